@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { formatCommand, run, runChecked, spawnStreaming, TailBuffer } from '../../../src/platform/exec.js';
+import { LifeboatError } from '../../../src/errors.js';
+
+describe('exec', () => {
+  it('runs an argv array without a shell', async () => {
+    const r = await run(['printf', '%s', 'a; echo injected']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('a; echo injected');
+  });
+
+  it('captures stderr and exit codes', async () => {
+    const r = await run(['sh', '-c', 'echo oops >&2; exit 3']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('oops');
+  });
+
+  it('runChecked fails with the command and its stderr, redacted', async () => {
+    const err = await runChecked(['sh', '-c', 'echo "password=topsecret failed" >&2; exit 1']).catch((e) => e);
+    expect(err).toBeInstanceOf(LifeboatError);
+    expect(String(err.message)).toContain('failed (exit 1)');
+    expect(String(err.message)).not.toContain('topsecret');
+  });
+
+  it('kills a command that exceeds its timeout', async () => {
+    const r = await run(['sleep', '10'], { timeoutMs: 200 });
+    expect(r.signal).toBe('SIGTERM');
+    expect(r.stderr).toContain('timed out');
+  });
+
+  it('reports a missing program clearly', async () => {
+    const err = await run(['no-such-program-xyz']).catch((e) => e);
+    expect(err).toBeInstanceOf(LifeboatError);
+    expect(err.code).toBe('E_EXEC_NOT_FOUND');
+  });
+
+  it('streams stdout and rejects done on failure', async () => {
+    const p = spawnStreaming(['sh', '-c', 'printf hello; exit 2']);
+    let text = '';
+    for await (const c of p.stdout) text += c.toString();
+    expect(text).toBe('hello');
+    await expect(p.done).rejects.toThrow(/exit 2/);
+  });
+
+  it('quotes arguments for display', () => {
+    expect(formatCommand(['pg_dump', '--dbname', 'my db', "it's"])).toBe(`pg_dump --dbname 'my db' 'it'\\''s'`);
+  });
+
+  it('bounds captured output', () => {
+    const t = new TailBuffer(10);
+    for (let i = 0; i < 100; i++) t.push('0123456789');
+    expect(t.toString().length).toBe(10);
+  });
+});
