@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { StorageConflictError, StorageNotFoundError } from './errors.js';
+import { validateKey, validatePrefix, validateRange } from './keys.js';
 import type { ObjectInfo, PutOptions, Storage, StorageCapabilities } from './types.js';
 
 /** Collect a body (bytes or stream) into one buffer. */
@@ -12,18 +13,25 @@ export async function readAll(body: Uint8Array | Readable | AsyncIterable<Uint8A
 
 /** An in-process object store for tests and the `memory://` scheme. */
 export class MemoryStorage implements Storage {
-  readonly capabilities: StorageCapabilities = { objectLock: false, conditionalCreate: true, maxConnections: 8 };
+  readonly capabilities: StorageCapabilities = {
+    objectLock: false,
+    conditionalCreate: true,
+    maxConnections: 8,
+  };
   private readonly objects = new Map<string, { data: Buffer; mtimeMs: number }>();
 
   constructor(readonly url = 'memory://') {}
 
   async put(key: string, body: Uint8Array | Readable, opts: PutOptions = {}): Promise<void> {
+    validateKey(key);
     const data = await readAll(body);
     if (opts.ifNoneMatch && this.objects.has(key)) throw new StorageConflictError(this.url, key);
     this.objects.set(key, { data, mtimeMs: 0 });
   }
 
   async get(key: string, range?: { offset: number; length: number }): Promise<Readable> {
+    validateKey(key);
+    validateRange(range);
     const entry = this.objects.get(key);
     if (!entry) throw new StorageNotFoundError(this.url, key);
     const data = range ? entry.data.subarray(range.offset, range.offset + range.length) : entry.data;
@@ -31,17 +39,20 @@ export class MemoryStorage implements Storage {
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
+    validateKey(key);
     const entry = this.objects.get(key);
     return entry ? { key, size: entry.data.length, mtimeMs: entry.mtimeMs } : undefined;
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    validatePrefix(prefix);
     for (const [key, entry] of [...this.objects.entries()]) {
       if (key.startsWith(prefix)) yield { key, size: entry.data.length, mtimeMs: entry.mtimeMs };
     }
   }
 
   async delete(key: string): Promise<void> {
+    validateKey(key);
     this.objects.delete(key);
   }
 
