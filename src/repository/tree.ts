@@ -38,6 +38,8 @@ export interface TreeNode {
   subtree?: BlobId;
   /** For symlinks: the link target, verbatim. */
   linkTarget?: string;
+  /** For symlinks: the target as raw bytes (base64) when it is not valid UTF-8. */
+  linkTargetRaw?: string;
   /** For device nodes: the device number. */
   rdev?: number;
   /**

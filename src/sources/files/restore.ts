@@ -1,0 +1,638 @@
+/**
+ * Restore of a files snapshot into a target directory.
+ *
+ * Safety rules (the repository is not trusted):
+ * - every name is checked (not empty, `.`, `..`, no `/` or NUL, unique among
+ *   its siblings) before anything is created for it;
+ * - every directory on the way is created by us with mkdir (never recursive)
+ *   or, when it already exists, checked with lstat to be a real directory: a
+ *   path never passes through a symlink;
+ * - files are opened with O_CREAT | O_EXCL | O_NOFOLLOW; replacing an existing
+ *   entry writes a new temp file next to it and renames it over the entry, so
+ *   neither a symlink nor another hardlink of the old file is written through;
+ * - symlinks are only created as leaves, and hardlinks only to files this
+ *   restore created.
+ * Directory modes and mtimes are applied after their contents. Every chunk is
+ * verified by repo.loadBlob and every file against its recorded SHA-256; a
+ * failure is an error entry naming the file and the rest still restores.
+ */
+import { constants as fsConstants, type Stats } from 'node:fs';
+import {
+  chmod,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  rename,
+  stat,
+  symlink,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { InterruptedError, IntegrityError, isErrnoException } from '../../errors.js';
+import { monotonicMs } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import { redact } from '../../platform/redact.js';
+import type { Repo } from '../../repository/api.js';
+import type { BlobId, Tree, TreeNode } from '../../repository/tree.js';
+import { loadAccounts, type Accounts } from './accounts.js';
+import { RestoreTargetError } from './errors.js';
+import { writeFileContent } from './fileWriter.js';
+import { isUtf8, joinRaw, nameBytes } from './names.js';
+import { createPathFilter, type PathFilter } from './pathFilter.js';
+import { Semaphore } from './semaphore.js';
+import { makeDevice, makeFifo } from './specialNodes.js';
+import { duplicateNames, nameKey, nameProblem, nodeProblem } from './treeValidation.js';
+import type { FilesProgress } from './types.js';
+import { hashFile } from './verify.js';
+import { writeXattrs } from './xattrs.js';
+
+export type OverwriteMode = 'never' | 'if-changed' | 'always';
+
+export interface RestoreOptions {
+  /** Gitignore-style patterns on the path in the snapshot (e.g. `srv/www/*.html`); empty or absent: everything. */
+  include?: string[];
+  /** never: the target must be empty. if-changed: replace entries that differ. always: replace everything. */
+  overwrite: OverwriteMode;
+  /** Only list what would be restored (`planned`); nothing is written. */
+  dryRun: boolean;
+  onProgress?: (p: FilesProgress) => void;
+  signal?: AbortSignal;
+  logger: Logger;
+  /** Files written at once (default 4). */
+  fileConcurrency?: number;
+}
+
+export interface RestoreIssue {
+  /** Path in the snapshot. */
+  path: string;
+  message: string;
+}
+
+export interface RestoreResult {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  /** fifos and device nodes */
+  specials: number;
+  /** Content bytes written (holes and hardlinks not counted). */
+  bytes: number;
+  /** Entries left as they were (unchanged with if-changed, sockets). */
+  skipped: number;
+  errors: RestoreIssue[];
+  /** Dry run only: paths in the snapshot that would be restored. */
+  planned?: string[];
+}
+
+interface Frame {
+  abs: Buffer;
+  rel: string;
+  nodes: TreeNode[];
+  next: number;
+  /** The directory's node; absent for the target itself. */
+  node?: TreeNode;
+  /** pending: not created yet (include rules create it lazily); ready; failed (error already recorded). */
+  state: 'pending' | 'ready' | 'failed';
+  included: boolean;
+  /** Created empty by this restore: nothing can exist in it yet, so no lstat before creating. */
+  fresh: boolean;
+  dups: Set<string>;
+  pending: Promise<void>[];
+  xattrs: { path: Buffer; attrs: Record<string, string> }[];
+}
+
+const CREATE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+const PROGRESS_EVERY_MS = 100;
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Seconds since the epoch from a decimal nanosecond string (utimes takes seconds as a double). */
+export function mtimeSeconds(mtimeNs: string): number {
+  const ns = BigInt(mtimeNs);
+  const sec = ns / 1_000_000_000n;
+  return Number(sec) + Number(ns - sec * 1_000_000_000n) / 1e9;
+}
+
+async function lstatOrUndefined(path: Buffer): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (isErrnoException(err) && err.code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** A fresh name next to `abs` for write-then-rename replacement. */
+function tempSibling(abs: Buffer): Buffer {
+  const slash = abs.lastIndexOf(0x2f);
+  return Buffer.concat([
+    abs.subarray(0, slash + 1),
+    Buffer.from(`.lifeboat-restore-${randomBytes(6).toString('hex')}`),
+  ]);
+}
+
+/** Restore `treeId` into `targetDir` (see file comment); never throws for a single bad entry. */
+export async function restoreTree(
+  repo: Repo,
+  treeId: BlobId,
+  targetDir: string,
+  opts: RestoreOptions,
+): Promise<RestoreResult> {
+  const restorer = new Restorer(repo, opts, await loadAccounts());
+  return restorer.run(treeId, resolve(targetDir));
+}
+
+class Restorer {
+  private readonly result: RestoreResult;
+  private readonly filter: PathFilter;
+  private readonly fileSlots: Semaphore;
+  private readonly isRoot = process.getuid?.() === 0;
+  /** hardlinkKey → path of the file this restore created for it (undefined if that failed). */
+  private readonly links = new Map<string, Promise<Buffer | undefined>>();
+  private fatal: { err: unknown } | undefined;
+  private lastProgress = 0;
+  private currentPath = '';
+
+  constructor(
+    private readonly repo: Repo,
+    private readonly o: RestoreOptions,
+    private readonly accounts: Accounts,
+  ) {
+    this.filter = createPathFilter(o.include ?? [], []);
+    this.fileSlots = new Semaphore(o.fileConcurrency ?? 4);
+    this.result = { files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0, skipped: 0, errors: [] };
+    if (o.dryRun) this.result.planned = [];
+  }
+
+  async run(treeId: BlobId, target: string): Promise<RestoreResult> {
+    // Load the root first: a wrong ID or a damaged root fails before anything is created.
+    const root = await this.repo.loadTree(treeId);
+    if (!Array.isArray(root?.nodes))
+      throw new IntegrityError(`tree ${treeId} is malformed: it has no entry list`);
+    await this.prepareTarget(target);
+    const top = this.frame(Buffer.from(target), '', root, undefined, 'ready', !this.filter.hasIncludes);
+    // prepareTarget checked that the target is empty (or made it) when overwriting is not allowed.
+    top.fresh = this.o.overwrite === 'never';
+    const stack: Frame[] = [top];
+    try {
+      while (stack.length > 0) {
+        this.checkAbort();
+        const frame = stack[stack.length - 1]!;
+        const node = frame.nodes[frame.next];
+        if (node !== undefined) {
+          frame.next++;
+          const child = await this.visit(stack, frame, node);
+          if (child) stack.push(child);
+          continue;
+        }
+        stack.pop();
+        await Promise.all(frame.pending);
+        this.checkFatal();
+        await this.finishDir(frame);
+      }
+    } finally {
+      await Promise.allSettled(stack.flatMap((f) => f.pending));
+    }
+    this.o.onProgress?.({
+      files: this.result.files,
+      bytes: this.result.bytes,
+      currentPath: this.currentPath,
+    });
+    return this.result;
+  }
+
+  private async prepareTarget(target: string): Promise<void> {
+    let st: Stats | undefined;
+    try {
+      st = await stat(target);
+    } catch (err) {
+      if (!(isErrnoException(err) && err.code === 'ENOENT')) {
+        throw new RestoreTargetError(`cannot use restore target ${target}: ${message(err)}`, { cause: err });
+      }
+    }
+    if (st && !st.isDirectory()) {
+      throw new RestoreTargetError(`restore target ${target} exists and is not a directory`, {
+        hint: 'Name a new or empty directory to restore into.',
+      });
+    }
+    if (st && this.o.overwrite === 'never' && (await readdir(target)).length > 0) {
+      throw new RestoreTargetError(`restore target ${target} is not empty`, {
+        hint: 'Restore into a new or empty directory, or allow replacing files with --overwrite if-changed|always.',
+      });
+    }
+    if (!st && !this.o.dryRun) await mkdir(target, { recursive: true, mode: 0o700 });
+  }
+
+  private frame(
+    abs: Buffer,
+    rel: string,
+    tree: Tree,
+    node: TreeNode | undefined,
+    state: Frame['state'],
+    included: boolean,
+  ): Frame {
+    return {
+      abs,
+      rel,
+      nodes: tree.nodes,
+      next: 0,
+      node,
+      state,
+      included,
+      fresh: false,
+      dups: duplicateNames(tree.nodes),
+      pending: [],
+      xattrs: [],
+    };
+  }
+
+  private async visit(stack: Frame[], parent: Frame, node: TreeNode): Promise<Frame | undefined> {
+    const shownName = typeof node?.name === 'string' ? node.name : '?';
+    const rel = parent.rel === '' ? shownName : `${parent.rel}/${shownName}`;
+    this.currentPath = rel;
+    const problem =
+      nodeProblem(node) ??
+      nameProblem(node) ??
+      (parent.dups.has(nameKey(node)) ? 'another entry in the same directory has the same name' : undefined);
+    if (problem) {
+      const where = parent.rel === '' ? '(top level)' : parent.rel;
+      this.error(rel, `refusing entry ${JSON.stringify(shownName)} in ${where}: ${problem}`);
+      return undefined;
+    }
+    const isDir = node.type === 'dir';
+    const included = parent.included || this.filter.included(rel, isDir);
+    if (!included && !isDir) return undefined;
+    const abs = joinRaw(parent.abs, nameBytes(node));
+    if (isDir) return this.enterDir(stack, node, abs, rel, included);
+    if (!(await this.materialize(stack))) return undefined;
+    if (this.o.dryRun) {
+      await this.plan(node, abs, rel);
+      return undefined;
+    }
+    switch (node.type) {
+      case 'file':
+        await this.startFile(parent, node, abs, rel);
+        break;
+      case 'symlink':
+        await this.guard(rel, () => this.restoreSymlink(parent, node, abs, rel));
+        break;
+      case 'socket':
+        this.result.skipped++;
+        this.o.logger.info(`${rel} is a socket; not restored`);
+        break;
+      default:
+        await this.guard(rel, () => this.restoreSpecial(parent, node, abs, rel));
+    }
+    return undefined;
+  }
+
+  private async enterDir(
+    stack: Frame[],
+    node: TreeNode,
+    abs: Buffer,
+    rel: string,
+    included: boolean,
+  ): Promise<Frame | undefined> {
+    let tree: Tree;
+    try {
+      tree = await this.repo.loadTree(node.subtree!);
+      if (!Array.isArray(tree?.nodes)) throw new IntegrityError(`tree ${node.subtree} has no entry list`);
+    } catch (err) {
+      if (err instanceof InterruptedError) throw err;
+      this.error(rel, `cannot read the directory listing from the repository: ${message(err)}`);
+      return undefined;
+    }
+    const frame = this.frame(abs, rel, tree, node, 'pending', included);
+    if (included && !(await this.materialize([...stack, frame]))) return undefined;
+    return frame;
+  }
+
+  /** Create (or check) every not-yet-created directory on the stack, outermost first. */
+  private async materialize(stack: Frame[]): Promise<boolean> {
+    for (const frame of stack) {
+      if (frame.state === 'failed') return false;
+      if (frame.state === 'ready') continue;
+      frame.state = (await this.createDir(frame)) ? 'ready' : 'failed';
+      if (frame.state === 'failed') return false;
+    }
+    return true;
+  }
+
+  private async createDir(frame: Frame): Promise<boolean> {
+    this.result.dirs++;
+    if (this.o.dryRun) {
+      this.result.planned!.push(frame.rel);
+      return true;
+    }
+    try {
+      await mkdir(frame.abs, 0o700);
+      frame.fresh = true;
+      return true;
+    } catch (err) {
+      if (!(isErrnoException(err) && err.code === 'EEXIST')) {
+        this.result.dirs--;
+        this.error(frame.rel, `cannot create directory: ${message(err)}`);
+        return false;
+      }
+    }
+    const st = await lstat(frame.abs);
+    if (st.isDirectory()) return true;
+    if (this.o.overwrite === 'always') {
+      // Replace the entry itself (unlink never follows a symlink), then create the directory.
+      await unlink(frame.abs);
+      await mkdir(frame.abs, 0o700);
+      return true;
+    }
+    this.result.dirs--;
+    this.error(
+      frame.rel,
+      st.isSymbolicLink()
+        ? 'a symlink exists in the target where the snapshot has a directory; refusing to restore through it'
+        : 'an entry that is not a directory exists in the target where the snapshot has a directory',
+    );
+    return false;
+  }
+
+  private async finishDir(frame: Frame): Promise<void> {
+    if (this.o.dryRun || frame.state !== 'ready') return;
+    const node = frame.node;
+    if (node?.xattrs) frame.xattrs.push({ path: frame.abs, attrs: node.xattrs });
+    if (frame.xattrs.length > 0) {
+      for (const e of await writeXattrs(frame.xattrs))
+        this.error(frame.rel || '.', `cannot set xattrs: ${e}`);
+    }
+    if (!node) return;
+    await this.guard(frame.rel, async () => {
+      // The directory was checked to be a real directory when it was created or entered.
+      await this.chownPath(frame.abs, node);
+      await chmod(frame.abs, node.mode);
+      const t = mtimeSeconds(node.mtimeNs);
+      await lutimes(frame.abs, t, t);
+    });
+  }
+
+  private async plan(node: TreeNode, abs: Buffer, rel: string): Promise<void> {
+    if (node.type === 'socket') return;
+    if (this.o.overwrite === 'if-changed' && node.type === 'file') {
+      const st = await lstatOrUndefined(abs).catch(() => undefined);
+      if (st?.isFile() && st.size === (node.size ?? 0) && this.sameMtime(st, node)) {
+        this.result.skipped++;
+        return;
+      }
+    }
+    this.result.planned!.push(rel);
+    if (node.type === 'file') {
+      this.result.files++;
+      this.result.bytes += node.size ?? 0;
+    } else if (node.type === 'symlink') this.result.symlinks++;
+    else this.result.specials++;
+  }
+
+  private async startFile(parent: Frame, node: TreeNode, abs: Buffer, rel: string): Promise<void> {
+    const release = await this.fileSlots.acquire();
+    let firstOf: ((path: Buffer | undefined) => void) | undefined;
+    let linkTo: Promise<Buffer | undefined> | undefined;
+    if (node.hardlinkKey !== undefined) {
+      linkTo = this.links.get(node.hardlinkKey);
+      if (!linkTo) this.links.set(node.hardlinkKey, new Promise((r) => (firstOf = r)));
+    }
+    const task = this.restoreFile(parent, node, abs, rel, linkTo)
+      .then(
+        (created) => firstOf?.(created ? abs : undefined),
+        (err: unknown) => {
+          firstOf?.(undefined);
+          if (err instanceof InterruptedError || this.o.signal?.aborted) this.fatal ??= { err };
+          else this.error(rel, message(err));
+        },
+      )
+      .finally(release);
+    parent.pending.push(task);
+  }
+
+  /** Restore one file; resolves true when this restore created the file at `abs`. */
+  private async restoreFile(
+    parent: Frame,
+    node: TreeNode,
+    abs: Buffer,
+    rel: string,
+    linkTo: Promise<Buffer | undefined> | undefined,
+  ): Promise<boolean> {
+    const existing = parent.fresh ? undefined : await lstatOrUndefined(abs);
+    if (existing) {
+      if (!this.mayReplace(existing, rel)) return false;
+      if (
+        this.o.overwrite === 'if-changed' &&
+        existing.isFile() &&
+        (await this.unchanged(abs, existing, node))
+      ) {
+        this.result.skipped++;
+        return false;
+      }
+    }
+    if (linkTo) {
+      const first = await linkTo;
+      if (first) {
+        await this.placeLink(first, abs, existing !== undefined);
+        this.result.files++;
+        this.progress();
+        return false;
+      }
+      // The first copy could not be restored: write this one on its own.
+    }
+    const dest = existing ? tempSibling(abs) : abs;
+    let fh: FileHandle | undefined = await open(dest, CREATE_FLAGS, 0o600);
+    try {
+      const written = await writeFileContent(this.repo, fh, node.content ?? [], {
+        checkAbort: () => this.checkAbort(),
+        onBytes: (n) => {
+          this.result.bytes += n;
+          this.progress();
+        },
+      });
+      if (written.size !== (node.size ?? 0)) {
+        throw new IntegrityError(
+          `content is ${written.size} bytes but the snapshot records ${node.size ?? 0}`,
+        );
+      }
+      if (node.sha256 !== undefined && written.sha256 !== node.sha256) {
+        throw new IntegrityError(
+          'restored content does not match the SHA-256 recorded at backup; the file was removed',
+        );
+      }
+      if (this.isRoot) {
+        const owner = this.owner(node);
+        await fh.chown(owner.uid, owner.gid);
+      }
+      await fh.chmod(node.mode);
+      const t = mtimeSeconds(node.mtimeNs);
+      await fh.utimes(t, t);
+      await fh.close();
+      fh = undefined;
+      if (dest !== abs) await rename(dest, abs);
+    } catch (err) {
+      await fh?.close().catch(() => {});
+      await unlink(dest).catch(() => {});
+      throw err;
+    }
+    if (node.xattrs) parent.xattrs.push({ path: abs, attrs: node.xattrs });
+    this.result.files++;
+    this.progress();
+    return true;
+  }
+
+  private async placeLink(first: Buffer, abs: Buffer, replace: boolean): Promise<void> {
+    if (!replace) {
+      await link(first, abs);
+      return;
+    }
+    const temp = tempSibling(abs);
+    await link(first, temp);
+    try {
+      await rename(temp, abs);
+    } finally {
+      await unlink(temp).catch(() => {});
+    }
+  }
+
+  private async restoreSymlink(parent: Frame, node: TreeNode, abs: Buffer, rel: string): Promise<void> {
+    const target =
+      node.linkTargetRaw !== undefined ? Buffer.from(node.linkTargetRaw, 'base64') : node.linkTarget!;
+    const existing = parent.fresh ? undefined : await lstatOrUndefined(abs);
+    if (existing) {
+      if (!this.mayReplace(existing, rel)) return;
+      if (this.o.overwrite === 'if-changed' && existing.isSymbolicLink()) {
+        const current = await readlink(abs, { encoding: 'buffer' });
+        if (current.equals(Buffer.isBuffer(target) ? target : Buffer.from(target))) {
+          this.result.skipped++;
+          return;
+        }
+      }
+      const temp = tempSibling(abs);
+      await symlink(target, temp);
+      await rename(temp, abs);
+    } else {
+      await symlink(target, abs);
+    }
+    if (this.isRoot) {
+      const owner = this.owner(node);
+      await lchown(abs, owner.uid, owner.gid);
+    }
+    const t = mtimeSeconds(node.mtimeNs);
+    await lutimes(abs, t, t);
+    if (node.xattrs) parent.xattrs.push({ path: abs, attrs: node.xattrs });
+    this.result.symlinks++;
+  }
+
+  private async restoreSpecial(parent: Frame, node: TreeNode, abs: Buffer, rel: string): Promise<void> {
+    if (!isUtf8(abs)) {
+      this.error(rel, `cannot create a ${node.type} whose path is not UTF-8`);
+      return;
+    }
+    if ((node.type === 'chardev' || node.type === 'blockdev') && !this.isRoot) {
+      this.error(rel, `cannot create a device node without root privileges`);
+      return;
+    }
+    const existing = parent.fresh ? undefined : await lstatOrUndefined(abs);
+    if (existing) {
+      if (!this.mayReplace(existing, rel)) return;
+      await unlink(abs);
+    }
+    const path = abs.toString('utf8');
+    if (node.type === 'fifo') await makeFifo(path, node.mode);
+    else await makeDevice(path, node.type as 'chardev' | 'blockdev', node.mode, node.rdev ?? 0);
+    // Just created by us and checked above: not a symlink.
+    if (this.isRoot) {
+      const owner = this.owner(node);
+      await lchown(abs, owner.uid, owner.gid);
+      await chmod(abs, node.mode);
+    }
+    const t = mtimeSeconds(node.mtimeNs);
+    await lutimes(abs, t, t);
+    if (node.xattrs) parent.xattrs.push({ path: abs, attrs: node.xattrs });
+    this.result.specials++;
+  }
+
+  /** May an existing target entry be replaced? Records an error when not. */
+  private mayReplace(existing: Stats, rel: string): boolean {
+    if (existing.isDirectory()) {
+      this.error(rel, 'a directory exists in the target where the snapshot has no directory; not replaced');
+      return false;
+    }
+    if (this.o.overwrite === 'never') {
+      this.error(rel, 'already exists in the target; not overwritten (overwrite: never)');
+      return false;
+    }
+    return true;
+  }
+
+  /** if-changed: same size and (same mtime or same content). */
+  private async unchanged(abs: Buffer, st: Stats, node: TreeNode): Promise<boolean> {
+    if (st.size !== (node.size ?? 0)) return false;
+    if (this.sameMtime(st, node)) return true;
+    if (node.sha256 === undefined) return false;
+    return (await hashFile(abs, READ_FLAGS)) === node.sha256;
+  }
+
+  private sameMtime(st: Stats, node: TreeNode): boolean {
+    // utimes works in (double) seconds: a restored file matches its record to about a microsecond.
+    return Math.abs(st.mtimeMs / 1000 - mtimeSeconds(node.mtimeNs)) < 2e-6;
+  }
+
+  private async chownPath(abs: Buffer, node: TreeNode): Promise<void> {
+    if (!this.isRoot) return;
+    const owner = this.owner(node);
+    await lchown(abs, owner.uid, owner.gid);
+  }
+
+  /** Owner by name when the name exists on this host (as tar does), else by number. */
+  private owner(node: TreeNode): { uid: number; gid: number } {
+    const uid = (node.user !== undefined ? this.accounts.uidOf(node.user) : undefined) ?? node.uid;
+    const gid = (node.group !== undefined ? this.accounts.gidOf(node.group) : undefined) ?? node.gid;
+    return { uid, gid };
+  }
+
+  private async guard(rel: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof InterruptedError) throw err;
+      this.error(rel, message(err));
+    }
+  }
+
+  private error(path: string, text: string): void {
+    const safe = redact(text);
+    this.result.errors.push({ path, message: safe });
+    this.o.logger.error(`${path}: ${safe}`);
+  }
+
+  private progress(): void {
+    if (!this.o.onProgress) return;
+    const now = monotonicMs();
+    if (now - this.lastProgress < PROGRESS_EVERY_MS) return;
+    this.lastProgress = now;
+    this.o.onProgress({ files: this.result.files, bytes: this.result.bytes, currentPath: this.currentPath });
+  }
+
+  private checkAbort(): void {
+    const signal = this.o.signal;
+    if (!signal?.aborted) return;
+    const reason: unknown = signal.reason;
+    throw reason instanceof Error && reason.name !== 'AbortError'
+      ? reason
+      : new InterruptedError(typeof reason === 'string' ? reason : 'abort');
+  }
+
+  private checkFatal(): void {
+    if (this.fatal) throw this.fatal.err;
+  }
+}

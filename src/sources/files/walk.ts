@@ -1,0 +1,526 @@
+/**
+ * The backup walker: turns a directory hierarchy into repository trees.
+ *
+ * It is iterative (an explicit stack of directory frames, so a tree thousands
+ * of levels deep cannot overflow the call stack) and holds only the frames of
+ * the current path: a directory's entries and the nodes built for it so far.
+ * A directory's tree is saved when its last entry is done, and the frame is
+ * dropped. File contents are read by a bounded pool of tasks so reading,
+ * chunking and saving overlap; the walker waits for a free slot before it
+ * starts another file, so it can never run far ahead of the readers.
+ */
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { InterruptedError, isErrnoException } from '../../errors.js';
+import { monotonicMs } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import { redact } from '../../platform/redact.js';
+import type { Chunker, Repo } from '../../repository/api.js';
+import type { NodeType, TreeNode } from '../../repository/tree.js';
+import type { Accounts } from './accounts.js';
+import type { FileCache, FileIdentity } from './cache.js';
+import { SMALL_FILE, SourceReadError, storeFileContent } from './fileContent.js';
+import { decodeName, isUtf8, joinRaw, nameBytes, showPath, uniqueDisplayNames } from './names.js';
+import type { PathFilter } from './pathFilter.js';
+import { Semaphore } from './semaphore.js';
+import type { BackupHooks, BackupStats, FilesProgress } from './types.js';
+import { readXattrs } from './xattrs.js';
+
+export interface WalkerOptions {
+  repo: Repo;
+  filter: PathFilter;
+  accounts: Accounts;
+  oneFileSystem: boolean;
+  xattrs: boolean;
+  logger: Logger;
+  cache?: FileCache;
+  /**
+   * Files whose ctime or mtime is at or after this instant (ns) are not put in
+   * the cache: a change within the same timestamp tick as our read would be
+   * invisible next time (the "racy git" problem).
+   */
+  cacheCutoffNs: bigint;
+  signal?: AbortSignal;
+  onProgress?: (p: FilesProgress) => void;
+  hooks?: BackupHooks;
+  /** Files read at once (default 4). */
+  fileConcurrency?: number;
+  /** saveBlob calls in flight across all files (default 8). */
+  blobConcurrency?: number;
+}
+
+interface Frame {
+  /** Absolute path of the directory, as bytes. */
+  abs: Buffer;
+  /** Path in the snapshot (no leading `/`), for filters and messages. */
+  rel: string;
+  names: Buffer[];
+  next: number;
+  nodes: TreeNode[];
+  /** The directory's own node (without subtree); absent for a holder frame. */
+  self?: TreeNode;
+  /** Device of the top-level path this frame belongs to (one-file-system). */
+  dev: bigint;
+  /** An include rule matched this directory or a parent. */
+  included: boolean;
+  /** A top-level path: kept even when include rules leave it empty. */
+  top: boolean;
+  /** Holder frames only collect the nodes of top-level paths; they are never saved as trees. */
+  holder: boolean;
+  pending: Promise<void>[];
+}
+
+interface FileInfo {
+  content: NonNullable<TreeNode['content']>;
+  sha256: string;
+  size: number;
+}
+
+const OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+const PROGRESS_EVERY_MS = 100;
+
+function nodeType(st: BigIntStats): NodeType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  return undefined;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Byte order of names, so tree blobs of equal directories are identical. */
+export function compareNodes(a: TreeNode, b: TreeNode): number {
+  return Buffer.compare(nameBytes(a), nameBytes(b));
+}
+
+export function emptyStats(): BackupStats {
+  return {
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    specials: 0,
+    bytes: 0,
+    readBytes: 0,
+    addedBytes: 0,
+    newBlobs: 0,
+    cachedFiles: 0,
+    excluded: 0,
+    skippedSockets: 0,
+  };
+}
+
+/** Walks source paths into trees; one instance per backup run (see file comment). */
+export class TreeWalker {
+  readonly stats: BackupStats = emptyStats();
+  readonly warnings: string[] = [];
+  private readonly fileSlots: Semaphore;
+  private readonly blobSlots: Semaphore;
+  private readonly chunker: Chunker;
+  /** First occurrence of each multiply-linked inode in this run, so its content is stored once. */
+  private readonly hardlinks = new Map<string, Promise<FileInfo | undefined>>();
+  private fatal: { err: unknown } | undefined;
+  private lastProgress = 0;
+  private currentPath = '';
+  /** Bytes of file content handled so far (read, cached or hardlinked), for progress. */
+  private progressBytes = 0;
+
+  constructor(private readonly o: WalkerOptions) {
+    this.fileSlots = new Semaphore(o.fileConcurrency ?? 4);
+    this.blobSlots = new Semaphore(o.blobConcurrency ?? 8);
+    this.chunker = o.repo.chunker();
+  }
+
+  /** Back up one top-level path `parent/name`; returns its node, or undefined if it was left out. */
+  async backupPath(parentAbs: string, parentRel: string, name: string): Promise<TreeNode | undefined> {
+    const parentDev = (await lstat(parentAbs, { bigint: true })).dev;
+    const holder = this.holderFrame(Buffer.from(parentAbs), parentRel, [Buffer.from(name)], parentDev, true);
+    await this.drain(holder);
+    return holder.nodes[0];
+  }
+
+  /** Back up `/` itself: returns the nodes of the root directory. */
+  async backupRoot(): Promise<TreeNode[]> {
+    const st = await lstat('/', { bigint: true });
+    const names = await readdir('/', { encoding: 'buffer' });
+    const holder = this.holderFrame(Buffer.from('/'), '', names, st.dev, false);
+    await this.drain(holder);
+    return holder.nodes;
+  }
+
+  /** Metadata node for a directory on the way to a top-level path (e.g. `srv` for `/srv/www`). */
+  async prefixNode(abs: string, name: string, subtree: string): Promise<TreeNode> {
+    // stat, not lstat: the source path was reached through this component.
+    const st = await stat(abs, { bigint: true });
+    const node: TreeNode = { ...this.baseNode({ name }, 'dir', st), subtree };
+    if (this.o.xattrs) await this.attachXattrs([{ abs: Buffer.from(abs), node }]);
+    this.stats.dirs++;
+    return node;
+  }
+
+  /** Report progress now (end of run). */
+  finalProgress(): void {
+    this.o.onProgress?.({ files: this.stats.files, bytes: this.stats.bytes, currentPath: this.currentPath });
+  }
+
+  private holderFrame(abs: Buffer, rel: string, names: Buffer[], dev: bigint, topChildren: boolean): Frame {
+    return {
+      abs,
+      rel,
+      names,
+      next: 0,
+      nodes: [],
+      dev,
+      included: false,
+      top: topChildren,
+      holder: true,
+      pending: [],
+    };
+  }
+
+  /** Run the walk until the holder frame has visited all its names. */
+  private async drain(holder: Frame): Promise<void> {
+    const stack: Frame[] = [holder];
+    try {
+      while (stack.length > 0) {
+        this.checkAbort();
+        this.checkFatal();
+        const frame = stack[stack.length - 1]!;
+        const raw = frame.names[frame.next];
+        if (raw !== undefined) {
+          frame.next++;
+          const child = await this.visit(frame, raw);
+          if (child) stack.push(child);
+          continue;
+        }
+        stack.pop();
+        await Promise.all(frame.pending);
+        this.checkFatal();
+        if (this.o.xattrs) await this.attachChildXattrs(frame);
+        if (frame.holder) continue;
+        const node = await this.closeDir(frame);
+        if (node) stack[stack.length - 1]!.nodes.push(node);
+      }
+    } finally {
+      // On failure, let started reads finish before the caller tears things down.
+      await Promise.allSettled(stack.flatMap((f) => f.pending));
+    }
+  }
+
+  private async closeDir(frame: Frame): Promise<TreeNode | undefined> {
+    if (this.o.filter.hasIncludes && !frame.included && !frame.top && frame.nodes.length === 0)
+      return undefined;
+    frame.nodes.sort(compareNodes);
+    uniqueDisplayNames(frame.nodes);
+    const subtree = await this.o.repo.saveTree({ nodes: frame.nodes });
+    this.stats.dirs++;
+    return { ...frame.self!, subtree };
+  }
+
+  private async visit(parent: Frame, raw: Buffer): Promise<Frame | undefined> {
+    const abs = joinRaw(parent.abs, raw);
+    const nameInfo = decodeName(raw);
+    const rel = parent.rel === '' ? nameInfo.name : `${parent.rel}/${nameInfo.name}`;
+    const shown = showPath(abs);
+    this.currentPath = shown;
+    let st: BigIntStats;
+    try {
+      st = await lstat(abs, { bigint: true });
+    } catch (err) {
+      this.unreadable(shown, 'cannot stat', err);
+      return undefined;
+    }
+    const type = nodeType(st);
+    if (!type) {
+      this.warn(`unknown file type of ${shown} (mode ${st.mode.toString(8)}); skipped`);
+      return undefined;
+    }
+    const isDir = type === 'dir';
+    const top = parent.holder && parent.top;
+    if (!top && this.o.filter.excluded(rel, isDir)) {
+      this.stats.excluded++;
+      return undefined;
+    }
+    const included = parent.included || this.o.filter.included(rel, isDir);
+    if (!included && !isDir) {
+      this.stats.excluded++;
+      return undefined;
+    }
+    const base = this.baseNode(nameInfo, type, st);
+    switch (type) {
+      case 'dir':
+        return this.openDir(parent, abs, rel, base, st, included, top);
+      case 'file':
+        await this.startFile(parent, abs, base, st);
+        return undefined;
+      case 'symlink':
+        if (top)
+          this.o.logger.warn(`${shown} is a symlink: only the link itself is backed up, not its target`);
+        return this.addSymlink(parent, abs, base);
+      case 'socket':
+        this.stats.skippedSockets++;
+        this.o.logger.warn(`${shown} is a socket; sockets cannot be backed up and are skipped`);
+        return undefined;
+      default:
+        if (type === 'chardev' || type === 'blockdev') base.rdev = Number(st.rdev);
+        this.stats.specials++;
+        parent.nodes.push(base);
+        return undefined;
+    }
+  }
+
+  private baseNode(nameInfo: { name: string; nameRaw?: string }, type: NodeType, st: BigIntStats): TreeNode {
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
+    const node: TreeNode = {
+      name: nameInfo.name,
+      type,
+      mode: Number(st.mode & 0o7777n),
+      uid,
+      gid,
+      mtimeNs: st.mtimeNs.toString(),
+    };
+    if (nameInfo.nameRaw !== undefined) node.nameRaw = nameInfo.nameRaw;
+    const user = this.o.accounts.userName(uid);
+    const group = this.o.accounts.groupName(gid);
+    if (user !== undefined) node.user = user;
+    if (group !== undefined) node.group = group;
+    return node;
+  }
+
+  private async openDir(
+    parent: Frame,
+    abs: Buffer,
+    rel: string,
+    self: TreeNode,
+    st: BigIntStats,
+    included: boolean,
+    top: boolean,
+  ): Promise<Frame> {
+    const dev = top ? st.dev : parent.dev;
+    let names: Buffer[] = [];
+    if (this.o.oneFileSystem && st.dev !== dev) {
+      // A mount point: keep the directory itself, not the other filesystem's content.
+      this.o.logger.info(`${showPath(abs)} is on another filesystem; its contents are not backed up`);
+    } else {
+      try {
+        names = await readdir(abs, { encoding: 'buffer' });
+      } catch (err) {
+        this.unreadable(showPath(abs), 'cannot read directory', err);
+      }
+    }
+    return { abs, rel, names, next: 0, nodes: [], self, dev, included, top, holder: false, pending: [] };
+  }
+
+  private async addSymlink(parent: Frame, abs: Buffer, node: TreeNode): Promise<undefined> {
+    try {
+      const target = await readlink(abs, { encoding: 'buffer' });
+      const decoded = decodeName(target);
+      node.linkTarget = decoded.name;
+      if (decoded.nameRaw !== undefined) node.linkTargetRaw = decoded.nameRaw;
+    } catch (err) {
+      this.unreadable(showPath(abs), 'cannot read symlink', err);
+      return undefined;
+    }
+    this.stats.symlinks++;
+    parent.nodes.push(node);
+    return undefined;
+  }
+
+  private async startFile(parent: Frame, abs: Buffer, node: TreeNode, st: BigIntStats): Promise<void> {
+    const release = await this.fileSlots.acquire();
+    const task = this.backupFile(abs, node, st)
+      .then(
+        (done) => {
+          if (done) parent.nodes.push(done);
+        },
+        (err: unknown) => {
+          this.fatal ??= { err };
+        },
+      )
+      .finally(release);
+    parent.pending.push(task);
+  }
+
+  private async backupFile(abs: Buffer, node: TreeNode, st: BigIntStats): Promise<TreeNode | undefined> {
+    let settleLink: ((info: FileInfo | undefined) => void) | undefined;
+    if (st.nlink > 1n) {
+      const key = `${st.dev}:${st.ino}`;
+      node.hardlinkKey = key;
+      const first = this.hardlinks.get(key);
+      if (first) {
+        const info = await first;
+        if (info) {
+          this.progress(info.size);
+          return this.fileDone(node, info);
+        }
+        // The first occurrence could not be read; try this one on its own.
+      } else {
+        this.hardlinks.set(key, new Promise((resolve) => (settleLink = resolve)));
+      }
+    }
+    try {
+      const info = await this.fileContent(abs, st);
+      settleLink?.(info);
+      return info ? this.fileDone(node, info) : undefined;
+    } catch (err) {
+      settleLink?.(undefined);
+      throw err;
+    }
+  }
+
+  private fileDone(node: TreeNode, info: FileInfo): TreeNode {
+    node.size = info.size;
+    node.content = info.content;
+    node.sha256 = info.sha256;
+    this.stats.files++;
+    this.stats.bytes += info.size;
+    this.progress(0);
+    return node;
+  }
+
+  private async fileContent(abs: Buffer, st: BigIntStats): Promise<FileInfo | undefined> {
+    const shown = showPath(abs);
+    const key = isUtf8(abs) ? shown : `raw:${abs.toString('base64')}`;
+    const identity: FileIdentity = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
+    const cached = this.o.cache?.lookup(key, identity);
+    if (cached && cached.content.every((ref) => typeof ref !== 'string' || this.o.repo.hasBlob(ref))) {
+      this.stats.cachedFiles++;
+      this.progress(Number(st.size));
+      this.o.cache?.record(key, identity, cached);
+      return { ...cached, size: Number(st.size) };
+    }
+    let fh: FileHandle;
+    try {
+      fh = await open(abs, OPEN_FLAGS);
+    } catch (err) {
+      this.unreadable(shown, 'cannot open', err);
+      return undefined;
+    }
+    try {
+      // Large files are read until EOF: make sure first that this is still the regular file we
+      // listed (not a device or fifo swapped in). Small files are read with one bounded read and
+      // checked afterwards, saving a syscall per file.
+      if (st.size >= BigInt(SMALL_FILE) && !this.sameFile(await fh.stat({ bigint: true }), st)) {
+        this.warn(`${shown} was replaced while being backed up; skipped`);
+        return undefined;
+      }
+      this.o.hooks?.onRead?.(shown);
+      let stored;
+      try {
+        stored = await storeFileContent(this.o.repo, fh, Number(st.size), {
+          chunker: this.chunker,
+          blobSlots: this.blobSlots,
+          checkAbort: () => this.checkAbort(),
+          onBytes: (n) => {
+            this.stats.readBytes += n;
+            this.progress(n);
+          },
+        });
+      } catch (err) {
+        if (err instanceof SourceReadError) {
+          this.warn(`cannot read ${shown} (${err.message}); skipped`);
+          return undefined;
+        }
+        throw err;
+      }
+      await this.o.hooks?.afterRead?.(shown);
+      const after = await fh.stat({ bigint: true });
+      if (!this.sameFile(after, st)) {
+        this.warn(`${shown} was replaced while being backed up; skipped`);
+        return undefined;
+      }
+      this.stats.addedBytes += stored.addedBytes;
+      this.stats.newBlobs += stored.newBlobs;
+      const changed =
+        after.size !== st.size ||
+        after.mtimeNs !== st.mtimeNs ||
+        after.ctimeNs !== st.ctimeNs ||
+        BigInt(stored.size) !== st.size;
+      if (changed) {
+        this.warn(
+          `${shown} changed while being read (size ${st.size} → ${after.size}); ` +
+            `the snapshot holds the ${stored.size} bytes that were read`,
+        );
+      } else if (st.ctimeNs < this.o.cacheCutoffNs && st.mtimeNs < this.o.cacheCutoffNs) {
+        this.o.cache?.record(key, identity, { content: stored.content, sha256: stored.sha256 });
+      }
+      return { content: stored.content, sha256: stored.sha256, size: stored.size };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private sameFile(opened: BigIntStats, listed: BigIntStats): boolean {
+    return opened.isFile() && opened.ino === listed.ino && opened.dev === listed.dev;
+  }
+
+  /** Read xattrs of a closed frame's non-directory children and of the directory itself. */
+  private async attachChildXattrs(frame: Frame): Promise<void> {
+    // Directories read their own attributes when their frame closes.
+    const items = frame.nodes
+      .filter((n) => n.type !== 'dir')
+      .map((node) => ({ abs: joinRaw(frame.abs, nameBytes(node)), node }));
+    if (frame.self && !frame.holder) items.push({ abs: frame.abs, node: frame.self });
+    await this.attachXattrs(items);
+  }
+
+  private async attachXattrs(items: { abs: Buffer; node: TreeNode }[]): Promise<void> {
+    const byPath = new Map<string, TreeNode>();
+    for (const { abs, node } of items) {
+      if (isUtf8(abs)) byPath.set(abs.toString('utf8'), node);
+      else this.o.logger.warn(`${showPath(abs)}: name is not UTF-8, its xattrs are not recorded`);
+    }
+    if (byPath.size === 0) return;
+    const { attrs, errors } = await readXattrs([...byPath.keys()]);
+    for (const [path, values] of attrs) {
+      const node = byPath.get(path);
+      if (node) node.xattrs = values;
+    }
+    for (const e of errors) this.warn(`cannot read xattrs: ${e}`);
+  }
+
+  private unreadable(shown: string, what: string, err: unknown): void {
+    if (isErrnoException(err) && err.code === 'ENOENT') {
+      // Deleted between listing and reading: the snapshot simply does not have it.
+      this.o.logger.info(`${shown} vanished while the backup ran; skipped`);
+      return;
+    }
+    // No "path:" form: redact() would take a file named e.g. `token` for a key=value secret.
+    this.warn(`${what} ${shown} (${message(err)}); skipped`);
+  }
+
+  private warn(text: string): void {
+    const safe = redact(text);
+    this.warnings.push(safe);
+    this.o.logger.warn(safe);
+  }
+
+  /** Count `moreBytes` of handled content and report progress if due. */
+  private progress(moreBytes: number): void {
+    this.progressBytes += moreBytes;
+    if (!this.o.onProgress) return;
+    const now = monotonicMs();
+    if (now - this.lastProgress < PROGRESS_EVERY_MS) return;
+    this.lastProgress = now;
+    this.o.onProgress({ files: this.stats.files, bytes: this.progressBytes, currentPath: this.currentPath });
+  }
+
+  private checkAbort(): void {
+    const signal = this.o.signal;
+    if (!signal?.aborted) return;
+    const reason: unknown = signal.reason;
+    throw reason instanceof Error && !(reason.name === 'AbortError')
+      ? reason
+      : new InterruptedError(typeof reason === 'string' ? reason : 'abort');
+  }
+
+  private checkFatal(): void {
+    if (this.fatal) throw this.fatal.err;
+  }
+}

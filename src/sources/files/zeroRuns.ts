@@ -1,0 +1,35 @@
+/**
+ * All-zero detection for sparse files: a chunk of zeros is recorded as
+ * `{ zero: n }` and never stored. Comparing against a shared zero buffer lets
+ * memcmp do the work instead of a JavaScript loop.
+ */
+import type { ContentRef } from '../../repository/tree.js';
+
+const SLICE = 1024 * 1024;
+const zeros = Buffer.alloc(SLICE);
+
+/** True when every byte of `data` is zero. */
+export function isAllZero(data: Uint8Array): boolean {
+  const len = data.length;
+  if (len === 0) return true;
+  // Most data chunks fail on the first or last byte.
+  if (data[0] !== 0 || data[len - 1] !== 0) return false;
+  const buf = Buffer.from(data.buffer, data.byteOffset, len);
+  for (let off = 0; off < len; off += SLICE) {
+    const end = Math.min(len, off + SLICE);
+    if (buf.compare(zeros, 0, end - off, off, end) !== 0) return false;
+  }
+  return true;
+}
+
+/** A shared zero buffer of min(length, 1 MiB) bytes, for hashing holes; never write to it. */
+export function zeroSlice(length: number): Buffer {
+  return zeros.subarray(0, Math.min(length, SLICE));
+}
+
+/** Append a zero run, merging it with a preceding one. */
+export function pushZero(refs: ContentRef[], length: number): void {
+  const last = refs[refs.length - 1];
+  if (last !== undefined && typeof last !== 'string') refs[refs.length - 1] = { zero: last.zero + length };
+  else refs.push({ zero: length });
+}
