@@ -63,7 +63,12 @@ export class ConfigError extends LifeboatError {
   readonly file: string | undefined;
   readonly issues: ConfigIssue[];
 
-  constructor(message: string, file: string | undefined, issues: ConfigIssue[] = [], opts?: LifeboatErrorOptions) {
+  constructor(
+    message: string,
+    file: string | undefined,
+    issues: ConfigIssue[] = [],
+    opts?: LifeboatErrorOptions,
+  ) {
     super('E_CONFIG', ExitCode.usage, message, opts);
     this.file = file;
     this.issues = issues;
@@ -120,4 +125,11 @@ export class InterruptedError extends LifeboatError {
 /** Narrow an unknown thrown value to a NodeJS errno exception. */
 export function isErrnoException(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+}
+
+/** Of two exit codes, the one that should win when a command did several things (first wins a tie). */
+export function worseExitCode(current: number, next: number): number {
+  const severity = (code: number) =>
+    code === 0 ? 0 : code === ExitCode.partial ? 1 : code === ExitCode.policyBreach ? 2 : 3;
+  return severity(next) > severity(current) ? next : current;
 }

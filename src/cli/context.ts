@@ -20,4 +20,6 @@ export interface CommandContext {
   /** True when stderr is a TTY and progress may be drawn. */
   interactive: boolean;
   env: NodeJS.ProcessEnv;
+  /** Set a non-zero exit code for a result that is not an exception (partial backup, failed drill). */
+  setExitCode(code: number): void;
 }

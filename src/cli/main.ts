@@ -19,7 +19,13 @@ export function errorDocument(err: unknown): Record<string, unknown> {
   if (err instanceof ConfigError) {
     return {
       ok: false,
-      error: { code: err.code, message: redact(err.message), file: err.file, hint: err.hint, issues: err.issues },
+      error: {
+        code: err.code,
+        message: redact(err.message),
+        file: err.file,
+        hint: err.hint,
+        issues: err.issues,
+      },
     };
   }
   if (err instanceof LifeboatError) {
@@ -39,7 +45,9 @@ export function formatError(err: unknown, verbose: boolean): string {
     const lines = [`error: ${err.message}${where}`];
     for (const issue of err.issues) {
       const pos = issue.line ? `${issue.line}:${issue.column ?? 1} ` : '';
-      lines.push(`  ${pos}${issue.path || '(root)'}: ${issue.message}${issue.hint ? ` — ${issue.hint}` : ''}`);
+      lines.push(
+        `  ${pos}${issue.path || '(root)'}: ${issue.message}${issue.hint ? ` — ${issue.hint}` : ''}`,
+      );
     }
     if (err.hint) lines.push(`hint: ${err.hint}`);
     return redact(lines.join('\n'));
@@ -66,10 +74,11 @@ const defaultIo = (): ProgramIo => ({
 
 /** Run the CLI and return the exit code (does not exit; tests call this). */
 export async function runCli(argv: string[], io: ProgramIo = defaultIo()): Promise<number> {
-  const program = buildProgram(io);
+  const exit = { code: ExitCode.ok as number };
+  const program = buildProgram(io, exit);
   try {
     await program.parseAsync(argv);
-    return ExitCode.ok;
+    return exit.code;
   } catch (err) {
     if (err instanceof CommanderError) return exitCodeFor(err); // commander already printed it
     const json = argv.includes('--json');

@@ -4,6 +4,12 @@ import { createLogger } from '../platform/logger.js';
 import { defaultClock } from '../platform/clock.js';
 import { registerCommands } from './commands/index.js';
 import { VERSION } from '../version.js';
+import { worseExitCode } from '../errors.js';
+
+/** The exit code a command asked for without throwing (the worst one wins). */
+export interface ExitState {
+  code: number;
+}
 
 export interface ProgramIo {
   out: (text: string) => void;
@@ -13,7 +19,7 @@ export interface ProgramIo {
 }
 
 /** Build the commander program; handlers get a CommandContext built from the global flags. */
-export function buildProgram(io: ProgramIo): Command {
+export function buildProgram(io: ProgramIo, exit: ExitState = { code: 0 }): Command {
   const program = new Command('lifeboat');
   program
     .description(
@@ -60,6 +66,9 @@ export function buildProgram(io: ProgramIo): Command {
       out: io.out,
       interactive: io.stderrIsTty && !globals.quiet && !globals.json,
       env: io.env,
+      setExitCode: (code) => {
+        exit.code = worseExitCode(exit.code, code);
+      },
     };
   };
 

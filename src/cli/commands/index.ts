@@ -1,8 +1,25 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
+import { registerBackup } from './backup.js';
+import { registerConfig } from './config.js';
+import { registerDemo } from './demo.js';
+import { registerInit } from './init.js';
+import { registerLs } from './ls.js';
+import { registerRepo } from './repo.js';
+import { registerRestore } from './restore.js';
+import { registerSnapshots } from './snapshots.js';
 
 /** Builds the context for a command from its parsed options. */
 export type ContextFactory = (cmd: Command) => CommandContext;
 
 /** Register every command that works today; each later capability adds its file here. */
-export function registerCommands(_program: Command, _context: ContextFactory): void {}
+export function registerCommands(program: Command, context: ContextFactory): void {
+  registerInit(program, context);
+  registerConfig(program, context);
+  registerRepo(program, context);
+  registerBackup(program, context);
+  registerSnapshots(program, context);
+  registerLs(program, context);
+  registerRestore(program, context);
+  registerDemo(program, context);
+}
