@@ -1,13 +1,18 @@
 import type { LifeboatConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import { monotonicMs } from '../platform/clock.js';
-import type { JournalError } from '../repository/journal.js';
 import type { Repository } from '../repository/repository.js';
 import { VERSION } from '../version.js';
 import type { Deps, ProgressListener } from './deps.js';
 import { backupSource } from './jobSources.js';
 import { jobRepositoryNames, openConfiguredRepository } from './repositories.js';
-import { describeFailure, failureOutcome, isoTime } from './runRecord.js';
+import {
+  describeFailure,
+  failureOutcome,
+  isoTime,
+  summarizeFailure,
+  type FailureSummary,
+} from './runRecord.js';
 
 export interface BackupOptions {
   /** Jobs to back up; empty means every configured job. */
@@ -31,7 +36,7 @@ export interface JobBackupResult {
   durationMs: number;
   stats?: { files: number; dirs: number; bytes: number; addedBytes: number; blobs: number };
   warnings: string[];
-  error?: JournalError;
+  error?: FailureSummary;
 }
 
 /** Validate job names against the configuration (all jobs when none are named). */
@@ -83,7 +88,7 @@ async function backupJob(
     durationMs: monotonicMs() - t0,
   });
   if (!repositoryName) {
-    const error = describeFailure(new UsageError(`job '${name}' has no repository`));
+    const error = summarizeFailure(new UsageError(`job '${name}' has no repository`));
     return { ...base, outcome: 'failure', warnings: [], error, ...finish() };
   }
 
@@ -91,7 +96,7 @@ async function backupJob(
   try {
     repo = await openConfiguredRepository(config, repositoryName, deps);
   } catch (err) {
-    return { ...base, outcome: failureOutcome(err), warnings: [], error: describeFailure(err), ...finish() };
+    return { ...base, outcome: failureOutcome(err), warnings: [], error: summarizeFailure(err), ...finish() };
   }
 
   try {
@@ -144,7 +149,7 @@ async function backupJob(
       await lock.release();
     }
   } catch (err) {
-    const error = describeFailure(err);
+    const error = summarizeFailure(err);
     const outcome = failureOutcome(err);
     const runId = await repo
       .appendJournal({
@@ -153,13 +158,13 @@ async function backupJob(
         startedAt: base.startedAt,
         endedAt: isoTime(deps.clock.now()),
         outcome,
-        error,
+        error: describeFailure(err),
         details: { repository: repositoryName },
       })
       .then((r) => r.id)
       .catch((journalErr: unknown) => {
         deps.logger.warn(
-          `could not record the failed run in the journal: ${describeFailure(journalErr).message}`,
+          `could not record the failed run in the journal: ${summarizeFailure(journalErr).message}`,
         );
         return undefined;
       });

@@ -1,4 +1,4 @@
-import { InterruptedError, LifeboatError } from '../errors.js';
+import { ExitCode, InterruptedError, LifeboatError, type ExitCodeValue } from '../errors.js';
 import { redact } from '../platform/redact.js';
 import type { JournalError, JournalOutcome } from '../repository/journal.js';
 
@@ -21,4 +21,17 @@ export function failureOutcome(err: unknown): JournalOutcome {
 /** ISO-8601 text of a clock reading. */
 export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/** A failure as shown in command results: the journal fields plus the exit code it maps to. */
+export interface FailureSummary extends JournalError {
+  exitCode: ExitCodeValue;
+}
+
+/** Describe a failure for a command result (redacted), keeping its exit code. */
+export function summarizeFailure(err: unknown): FailureSummary {
+  return {
+    ...describeFailure(err),
+    exitCode: err instanceof LifeboatError ? err.exitCode : ExitCode.internal,
+  };
 }

@@ -4,15 +4,14 @@ import type { SnapshotEntry } from '../repository/api.js';
 import type { Repository } from '../repository/repository.js';
 import type { Deps } from './deps.js';
 import { jobRepositoryNames, openConfiguredRepository, repositoryConfig } from './repositories.js';
-import { describeFailure } from './runRecord.js';
-import type { JournalError } from '../repository/journal.js';
+import { describeFailure, summarizeFailure, type FailureSummary } from './runRecord.js';
 
 export interface RepositorySnapshots {
   repository: string;
   /** Snapshots oldest first (filtered by job when asked). */
   snapshots: SnapshotEntry[];
   /** Set when the repository could not be opened or listed. */
-  error?: JournalError;
+  error?: FailureSummary;
 }
 
 /** Which repositories to look in: the named one, the job's, or all configured ones. */
@@ -52,7 +51,7 @@ export async function listSnapshotsByRepository(
         await repo.close();
       }
     } catch (err) {
-      out.push({ repository: name, snapshots: [], error: describeFailure(err) });
+      out.push({ repository: name, snapshots: [], error: summarizeFailure(err) });
     }
   }
   return out;

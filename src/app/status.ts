@@ -14,7 +14,13 @@ import {
   type CopiesResult,
   type TargetState,
 } from '../policy/rpo.js';
-import { evaluateRto, measuredRestoreMs, rtoWeight, type DrillEvidence, type RtoState } from '../policy/rto.js';
+import {
+  evaluateRto,
+  measuredRestoreMs,
+  rtoWeight,
+  type DrillEvidence,
+  type RtoState,
+} from '../policy/rto.js';
 import { nextTick, scheduleLabel } from '../policy/ticks.js';
 import type { SnapshotEntry } from '../repository/api.js';
 import type { JournalError, JournalRecord } from '../repository/journal.js';
@@ -145,7 +151,14 @@ export async function gatherRepositoryFacts(
         await repo.close();
       }
     } catch (err) {
-      out.push({ repository: name, offsite, error: describeFailure(err), snapshots: [], drills: [], journalProblems: [] });
+      out.push({
+        repository: name,
+        offsite,
+        error: describeFailure(err),
+        snapshots: [],
+        drills: [],
+        journalProblems: [],
+      });
     }
   }
   return out;
@@ -202,7 +215,12 @@ export function judgeJob(
       ...(f?.error ? { error: `repository ${name} could not be opened: ${f.error.message}` } : {}),
       ...(f ? {} : { error: `repository ${name} was not read` }),
     });
-    return { ...base, state: rpo.state, reason: rpo.reason, ...(rpo.ageMs === undefined ? {} : { ageMs: rpo.ageMs }) };
+    return {
+      ...base,
+      state: rpo.state,
+      reason: rpo.reason,
+      ...(rpo.ageMs === undefined ? {} : { ageMs: rpo.ageMs }),
+    };
   });
 
   const drills = names
@@ -251,7 +269,8 @@ export function judgeJob(
   };
 }
 
-function exitCodeOfFailure(error: JournalError): number {
+/** The exit code a recorded failure maps to (docs/exit-codes.md). */
+export function exitCodeOfFailure(error: JournalError): number {
   switch (error.code) {
     case 'E_REPO_MISSING':
       return ExitCode.repositoryMissing;
@@ -259,6 +278,10 @@ function exitCodeOfFailure(error: JournalError): number {
       return ExitCode.repositoryLocked;
     case 'E_ACCESS_DENIED':
       return ExitCode.accessDenied;
+    case 'E_POLICY_BREACH':
+      return ExitCode.policyBreach;
+    case 'E_INTERRUPTED':
+      return ExitCode.interrupted;
     case 'E_CONFIG':
     case 'E_USAGE':
       return ExitCode.usage;
@@ -277,7 +300,13 @@ export async function collectStatus(
   const jobs = selectJobs(config, opts.jobs ?? []).map((name) => config.jobs[name]!);
   const names = [...new Set(jobs.flatMap((j) => jobRepositoryNames(config, j)))];
   const windowMs = drillWindow(config, jobs);
-  const facts = await gatherRepositoryFacts(config, names, now - windowMs, { sizes: Boolean(opts.sizes) }, deps);
+  const facts = await gatherRepositoryFacts(
+    config,
+    names,
+    now - windowMs,
+    { sizes: Boolean(opts.sizes) },
+    deps,
+  );
   const byName = new Map(facts.map((f) => [f.repository, f]));
   const judged = jobs.map((job) => judgeJob(config, job, byName, now, windowMs));
 

@@ -50,19 +50,7 @@ function exitCodeOf(r: JobBackupResult): number {
   if (r.outcome === 'success') return ExitCode.ok;
   if (r.outcome === 'partial') return ExitCode.partial;
   if (r.outcome === 'interrupted') return ExitCode.interrupted;
-  switch (r.error?.code) {
-    case 'E_REPO_MISSING':
-      return ExitCode.repositoryMissing;
-    case 'E_REPO_LOCKED':
-      return ExitCode.repositoryLocked;
-    case 'E_ACCESS_DENIED':
-      return ExitCode.accessDenied;
-    case 'E_CONFIG':
-    case 'E_USAGE':
-      return ExitCode.usage;
-    default:
-      return ExitCode.internal;
-  }
+  return r.error?.exitCode ?? ExitCode.internal;
 }
 
 function describe(ctx: CommandContext, r: JobBackupResult): string {

@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { registerBackup } from './backup.js';
+import { registerCheck } from './check.js';
 import { registerConfig } from './config.js';
 import { registerDemo } from './demo.js';
+import { registerForget } from './forget.js';
 import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
+import { registerPrune } from './prune.js';
 import { registerRepo } from './repo.js';
 import { registerRestore } from './restore.js';
 import { registerSnapshots } from './snapshots.js';
@@ -22,4 +25,7 @@ export function registerCommands(program: Command, context: ContextFactory): voi
   registerLs(program, context);
   registerRestore(program, context);
   registerDemo(program, context);
+  registerCheck(program, context);
+  registerForget(program, context);
+  registerPrune(program, context);
 }

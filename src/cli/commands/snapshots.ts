@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { listSnapshotsByRepository } from '../../app/snapshots.js';
-import { ExitCode } from '../../errors.js';
 import { emitResult, painter, table } from '../output.js';
 import { formatBytes } from '../progress.js';
 import { commandDeps, loadCommandConfig } from '../session.js';
@@ -22,7 +21,7 @@ export function registerSnapshots(program: Command, context: ContextFactory): vo
       const ctx = context(cmd);
       const { config } = await loadCommandConfig(ctx);
       const result = await listSnapshotsByRepository(config, opts, commandDeps(ctx, config));
-      if (result.some((r) => r.error)) ctx.setExitCode(ExitCode.internal);
+      for (const r of result) if (r.error) ctx.setExitCode(r.error.exitCode);
       const p = painter(ctx);
       emitResult(ctx, { repositories: result }, () =>
         result
