@@ -15,9 +15,10 @@ export const REDACTED = '***';
 const patterns: Array<[RegExp, string]> = [
   // scheme://user:password@host
   [/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)([^@\s]*)(@)/gi, `$1${REDACTED}$3`],
-  // password=..., PGPASSWORD=..., secret=..., token=... (DSN key/value and env style)
+  // password=..., PGPASSWORD=..., secret=..., token=... (DSN key/value and env style); not a
+  // dotted configuration path such as `repositories.local.password: <message>`
   [
-    /\b([A-Za-z_]*(?:password|passwd|secret|token|access[_-]?key)[A-Za-z_]*\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,]+)/gi,
+    /(?<!\.)\b([A-Za-z_]*(?:password|passwd|secret|token|access[_-]?key)[A-Za-z_]*\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,]+)/gi,
     `$1${REDACTED}`,
   ],
   // --password=..., -pSECRET for mysql clients

@@ -10,7 +10,10 @@ import { registerLs } from './ls.js';
 import { registerPrune } from './prune.js';
 import { registerRepo } from './repo.js';
 import { registerRestore } from './restore.js';
+import { registerRun } from './run.js';
+import { registerSchedule } from './schedule.js';
 import { registerSnapshots } from './snapshots.js';
+import { registerStatus } from './status.js';
 
 /** Builds the context for a command from its parsed options. */
 export type ContextFactory = (cmd: Command) => CommandContext;
@@ -28,4 +31,7 @@ export function registerCommands(program: Command, context: ContextFactory): voi
   registerCheck(program, context);
   registerForget(program, context);
   registerPrune(program, context);
+  registerRun(program, context);
+  registerStatus(program, context);
+  registerSchedule(program, context);
 }
