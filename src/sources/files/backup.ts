@@ -126,7 +126,9 @@ export async function backupFiles(
   opts: BackupFilesOptions,
 ): Promise<BackupFilesResult> {
   const paths = normalizeSourcePaths(spec.paths);
-  await checkSourcesExist(paths);
+  await checkSourcesExist(
+    spec.readFrom ? paths.map((p) => (p === spec.readFrom!.logical ? spec.readFrom!.physical : p)) : paths,
+  );
   if (spec.xattrs) await checkXattrTools();
   const clock = opts.clock ?? systemClock;
   const walker = new TreeWalker({
@@ -143,6 +145,7 @@ export async function backupFiles(
     hooks: opts.hooks,
     fileConcurrency: opts.fileConcurrency,
     blobConcurrency: opts.blobConcurrency,
+    readFrom: spec.readFrom,
   });
 
   // Recursion here is bounded by the number of components of the configured paths, not by the data.

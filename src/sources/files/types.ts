@@ -12,6 +12,11 @@ export interface FilesSpec {
   oneFileSystem: boolean;
   /** Record extended attributes (needs getfattr/setfattr from the attr package). */
   xattrs: boolean;
+  /**
+   * Read the configured path `logical` (one of `paths`) from the directory
+   * `physical` instead, recording it as `logical` (snapshot jobs).
+   */
+  readFrom?: { physical: string; logical: string };
 }
 
 /** Progress of a backup or restore, reported at most every ~100 ms and once at the end. */

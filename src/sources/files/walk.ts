@@ -11,6 +11,7 @@
  */
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { InterruptedError, isErrnoException } from '../../errors.js';
 import { monotonicMs } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
@@ -47,6 +48,12 @@ export interface WalkerOptions {
   fileConcurrency?: number;
   /** saveBlob calls in flight across all files (default 8). */
   blobConcurrency?: number;
+  /**
+   * Read the source from another place than where it is recorded (snapshot
+   * jobs read a filesystem snapshot but record the live path). Cache keys use
+   * the recorded path, so the incremental cache works across snapshots.
+   */
+  readFrom?: { physical: string; logical: string };
 }
 
 interface Frame {
@@ -67,6 +74,8 @@ interface Frame {
   top: boolean;
   /** Holder frames only collect the nodes of top-level paths; they are never saved as trees. */
   holder: boolean;
+  /** Holder frames of a mapped path: the name to record for the one child (see readFrom). */
+  recordAs?: string;
   pending: Promise<void>[];
 }
 
@@ -138,6 +147,23 @@ export class TreeWalker {
 
   /** Back up one top-level path `parent/name`; returns its node, or undefined if it was left out. */
   async backupPath(parentAbs: string, parentRel: string, name: string): Promise<TreeNode | undefined> {
+    const map = this.o.readFrom;
+    const logical = parentAbs === '/' ? `/${name}` : `${parentAbs}/${name}`;
+    if (map && logical === map.logical) {
+      // Read the mapped directory, record it under the configured name.
+      const physicalParent = dirname(map.physical);
+      const parentDev = (await lstat(physicalParent, { bigint: true })).dev;
+      const holder = this.holderFrame(
+        Buffer.from(physicalParent),
+        parentRel,
+        [Buffer.from(basename(map.physical))],
+        parentDev,
+        true,
+      );
+      holder.recordAs = name;
+      await this.drain(holder);
+      return holder.nodes[0];
+    }
     const parentDev = (await lstat(parentAbs, { bigint: true })).dev;
     const holder = this.holderFrame(Buffer.from(parentAbs), parentRel, [Buffer.from(name)], parentDev, true);
     await this.drain(holder);
@@ -224,7 +250,7 @@ export class TreeWalker {
 
   private async visit(parent: Frame, raw: Buffer): Promise<Frame | undefined> {
     const abs = joinRaw(parent.abs, raw);
-    const nameInfo = decodeName(raw);
+    const nameInfo = parent.recordAs === undefined ? decodeName(raw) : { name: parent.recordAs };
     const rel = parent.rel === '' ? nameInfo.name : `${parent.rel}/${nameInfo.name}`;
     const shown = showPath(abs);
     this.currentPath = shown;
@@ -272,6 +298,21 @@ export class TreeWalker {
         parent.nodes.push(base);
         return undefined;
     }
+  }
+
+  /** The path a file is recorded under: its own, or the live path of a mapped snapshot (readFrom). */
+  private recordedPath(abs: Buffer): Buffer {
+    const map = this.o.readFrom;
+    if (!map) return abs;
+    const prefix = Buffer.from(map.physical);
+    if (
+      abs.length > prefix.length &&
+      abs[prefix.length] === 0x2f &&
+      abs.subarray(0, prefix.length).equals(prefix)
+    ) {
+      return Buffer.concat([Buffer.from(map.logical), abs.subarray(prefix.length)]);
+    }
+    return abs;
   }
 
   private baseNode(nameInfo: { name: string; nameRaw?: string }, type: NodeType, st: BigIntStats): TreeNode {
@@ -386,7 +427,8 @@ export class TreeWalker {
 
   private async fileContent(abs: Buffer, st: BigIntStats): Promise<FileInfo | undefined> {
     const shown = showPath(abs);
-    const key = isUtf8(abs) ? shown : `raw:${abs.toString('base64')}`;
+    const recorded = this.recordedPath(abs);
+    const key = isUtf8(recorded) ? showPath(recorded) : `raw:${recorded.toString('base64')}`;
     const identity: FileIdentity = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
     const cached = this.o.cache?.lookup(key, identity);
     if (cached && cached.content.every((ref) => typeof ref !== 'string' || this.o.repo.hasBlob(ref))) {

@@ -1,0 +1,133 @@
+/**
+ * Dump streams in and out of the repository: a tool's stdout is cut by the
+ * repository's chunker and saved blob by blob (never spooled to disk), and a
+ * stored dump is read back as a stream whose size and SHA-256 are checked at
+ * the end, so a restore never silently consumes a different dump.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { IntegrityError } from '../../errors.js';
+import type { Repo, SaveBlobResult } from '../../repository/api.js';
+import type { BlobId, ContentRef } from '../../repository/tree.js';
+
+/** What saving one stream produced. */
+export interface SavedStream {
+  content: BlobId[];
+  size: number;
+  /** Hex SHA-256 of the whole stream. */
+  sha256: string;
+  /** Plaintext bytes of blobs that were new to the repository. */
+  addedBytes: number;
+  /** Blobs that were new to the repository. */
+  addedBlobs: number;
+}
+
+export interface SaveStreamOptions {
+  /** Blob saves in flight at once (compression and encryption overlap with reading). */
+  concurrency?: number;
+  /** Called after each chunk with the bytes read so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+/** Chunk a stream with the repository's chunker and save every chunk as a data blob, in order. */
+export async function saveStream(
+  repo: Repo,
+  input: Readable | AsyncIterable<Uint8Array>,
+  opts: SaveStreamOptions = {},
+): Promise<SavedStream> {
+  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const hash = createHash('sha256');
+  const pending: Promise<SaveBlobResult>[] = [];
+  const saved: SavedStream = { content: [], size: 0, sha256: '', addedBytes: 0, addedBlobs: 0 };
+  const settle = (r: SaveBlobResult) => {
+    saved.content.push(r.id);
+    if (r.stored) {
+      saved.addedBytes += r.length;
+      saved.addedBlobs++;
+    }
+  };
+  try {
+    for await (const chunk of repo.chunker().chunks(input)) {
+      hash.update(chunk);
+      saved.size += chunk.length;
+      const p = repo.saveBlob('data', chunk);
+      // Observed later in order; this keeps a failure of a later save from going unhandled meanwhile.
+      p.catch(() => {});
+      pending.push(p);
+      if (pending.length >= concurrency) settle(await (pending.shift() as Promise<SaveBlobResult>));
+      opts.onProgress?.(saved.size);
+    }
+    while (pending.length > 0) settle(await (pending.shift() as Promise<SaveBlobResult>));
+  } finally {
+    await Promise.allSettled(pending);
+  }
+  saved.sha256 = hash.digest('hex');
+  return saved;
+}
+
+/** Largest piece yielded for a recorded zero run. */
+const ZERO_PIECE = 1024 * 1024;
+
+export interface ContentExpectation {
+  size?: number;
+  sha256?: string;
+  /** What the content is, for the error message (e.g. `dump of database shop`). */
+  label: string;
+}
+
+/**
+ * A stream of stored content, loading one blob ahead of the consumer. When the
+ * expected size or SHA-256 does not match at the end the stream errors with an
+ * IntegrityError instead of ending normally.
+ */
+export function contentStream(
+  repo: Repo,
+  refs: readonly ContentRef[],
+  expect?: ContentExpectation,
+): Readable {
+  async function* pieces(): AsyncGenerator<Uint8Array> {
+    const hash = createHash('sha256');
+    let size = 0;
+    const load = (ref: ContentRef | undefined): Promise<Uint8Array | number> | undefined => {
+      if (ref === undefined) return undefined;
+      if (typeof ref === 'string') {
+        const p = repo.loadBlob(ref);
+        p.catch(() => {});
+        return p;
+      }
+      return Promise.resolve(ref.zero);
+    };
+    let next = load(refs[0]);
+    for (let i = 0; next; i++) {
+      const current = await next;
+      next = load(refs[i + 1]);
+      if (typeof current === 'number') {
+        for (let left = current; left > 0; left -= ZERO_PIECE) {
+          const zeros = Buffer.alloc(Math.min(left, ZERO_PIECE));
+          hash.update(zeros);
+          size += zeros.length;
+          yield zeros;
+        }
+      } else {
+        hash.update(current);
+        size += current.length;
+        yield current;
+      }
+    }
+    if (expect?.size !== undefined && size !== expect.size) {
+      throw new IntegrityError(`${expect.label}: read ${size} bytes, the snapshot recorded ${expect.size}`, {
+        hint: 'Run `lifeboat check --read-data` on the repository; do not trust this restore.',
+      });
+    }
+    const digest = hash.digest('hex');
+    if (expect?.sha256 !== undefined && digest !== expect.sha256) {
+      throw new IntegrityError(
+        `${expect.label}: SHA-256 ${digest} does not match the recorded ${expect.sha256}`,
+        {
+          hint: 'Run `lifeboat check --read-data` on the repository; do not trust this restore.',
+        },
+      );
+    }
+  }
+  return Readable.from(pieces(), { objectMode: false });
+}
