@@ -1,13 +1,15 @@
 import { UsageError } from '../errors.js';
 import { redact } from '../platform/redact.js';
-import { StorageUnsupportedError } from './errors.js';
 import { LocalStorage } from './local.js';
 import { MemoryStorage } from './memory.js';
+import type { S3StorageOptions } from './s3/options.js';
 import type { Storage } from './types.js';
 
 export interface OpenStorageOptions {
   /** Create the storage location if it does not exist (`repo init`). Otherwise nothing is created. */
   create?: boolean;
+  /** For `s3://` URLs: region, endpoint, credentials (already resolved), parallelism; they win over URL parameters. */
+  s3?: S3StorageOptions;
 }
 
 /** Opens one URL scheme. Heavy backends import their SDK inside the factory, so `--help` stays fast. */
@@ -37,13 +39,9 @@ const schemes = new Map<string, SchemeEntry>([
   [
     's3',
     {
-      example: 's3://bucket/prefix (not supported yet)',
-      // Registration point: replace with a dynamic import of './s3/index.js' when S3 lands.
-      factory: async (url) => {
-        throw new StorageUnsupportedError(`S3 storage is not supported yet (${redact(url)})`, {
-          hint: 'Use a local directory (file:///path) for the repository until S3 support is released.',
-        });
-      },
+      example: 's3://bucket/prefix?region=eu-west-1',
+      // Loaded on first use so that commands without S3 (and --help) never load the AWS SDK.
+      factory: async (url, opts) => (await import('./s3/index.js')).openS3Storage(url, opts),
     },
   ],
 ]);
@@ -67,7 +65,7 @@ export function supportedStorageSchemes(): string[] {
 
 /**
  * Open the storage a URL names: `file:///abs/path` or a bare absolute path,
- * `memory://name`, `s3://…` (not yet). Unknown schemes and relative paths are
+ * `memory://name`, `s3://bucket/prefix`. Unknown schemes and relative paths are
  * a UsageError listing what is supported; the URL is redacted in messages.
  */
 export async function openStorage(url: string, opts: OpenStorageOptions = {}): Promise<Storage> {

@@ -5,7 +5,6 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LifeboatError } from '../../src/errors.js';
 import { UsageError } from '../../src/errors.js';
-import { StorageUnsupportedError } from '../../src/storage/errors.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import {
@@ -59,10 +58,10 @@ describe('openStorage', () => {
     expect(await listKeys(await openStorage('memory://demo'), '')).toEqual([]);
   });
 
-  it('says S3 is not supported yet, with credentials redacted', async () => {
+  it('refuses credentials in an s3:// URL, with them redacted', async () => {
     const err = await openStorage('s3://AKIAEXAMPLE:sup3rsecret@bucket/prefix').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StorageUnsupportedError);
-    expect((err as LifeboatError).message).toMatch(/not supported yet/);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as LifeboatError).message).toMatch(/credentials do not belong in the repository URL/);
     expect((err as LifeboatError).message).not.toContain('sup3rsecret');
     expect((err as LifeboatError).exitCode).toBe(2);
   });
