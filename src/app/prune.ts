@@ -37,7 +37,7 @@ export interface RepositoryPruneResult {
   runId?: string;
 }
 
-const LOCK_RETRY_MS = 10_000;
+const LOCK_RETRY_MS = 5_000;
 
 /**
  * Take a lock, retrying while another process holds a conflicting one for

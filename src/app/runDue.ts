@@ -216,7 +216,7 @@ async function loadJournals(
   names: string[],
   since: number,
   deps: Deps,
-  warnings: string[],
+  warn: (text: string) => void,
 ): Promise<{ views: Record<string, JournalView>; known: Record<string, KnownRun[]> }> {
   const views: Record<string, JournalView> = {};
   const known: Record<string, KnownRun[]> = {};
@@ -231,7 +231,7 @@ async function loadJournals(
           const upgrade = /newer than this lifeboat/.test(p.reason)
             ? ' (a newer lifeboat wrote it; upgrade to read it)'
             : '';
-          warnings.push(`repository ${name}: journal record ${p.key} skipped: ${p.reason}${upgrade}`);
+          warn(`repository ${name}: journal record ${p.key} skipped: ${p.reason}${upgrade}`);
         }
       } finally {
         await repo.close();
@@ -240,7 +240,7 @@ async function loadJournals(
       const failure = describeFailure(err);
       views[name] = { records: [], error: failure.message };
       known[name] = [];
-      warnings.push(`repository ${name}: cannot read the journal: ${failure.message}`);
+      warn(`repository ${name}: cannot read the journal: ${failure.message}`);
     }
   }
   return { views, known };
@@ -424,6 +424,10 @@ export async function runDue(
 
   const tail = createLogTail(baseDeps.logger);
   const deps: Deps = { ...baseDeps, logger: tail.logger };
+  const warn = (text: string) => {
+    result.warnings.push(text);
+    deps.logger.warn(text);
+  };
   try {
     const notifier = opts.dryRun ? undefined : await notifierFromConfig(config, deps);
     await notifier?.runStarted();
@@ -436,7 +440,7 @@ export async function runDue(
       inputs.repositories.map((r) => r.name),
       since,
       deps,
-      result.warnings,
+      warn,
     );
 
     // Runs killed last time: record them (or, dry-running, only say so).
@@ -465,7 +469,7 @@ export async function runDue(
         );
       }
       for (const k of recovery.kept) {
-        result.warnings.push(
+        warn(
           `could not record the interrupted ${k.stale.marker.activity} run in ${k.stale.marker.repository}: ${k.error}; will try again next time`,
         );
       }
@@ -530,15 +534,14 @@ export async function runDue(
       });
     }
     await appendLocalRuns(dir, newLocalRuns).catch((err: unknown) =>
-      result.warnings.push(
-        `could not update ${join(dir, 'run-history.json')}: ${describeFailure(err).message}`,
-      ),
+      warn(`could not update ${join(dir, 'run-history.json')}: ${describeFailure(err).message}`),
     );
 
-    if (notifier?.active) await afterRun(config, jobNames, result, notifier, deps, dir);
+    if (notifier?.active) await afterRun(config, jobNames, notifier, deps, dir, warn, result);
     const failed = result.activities.some((a) => a.outcome === 'failure' || a.outcome === 'interrupted');
     await notifier?.runFinished(!failed, tail.text());
     await notifier?.flush();
+    // Already logged by the notifier as they happened.
     for (const w of notifier?.problems() ?? []) result.warnings.push(w);
     result.ok = !failed;
     return result;
@@ -648,10 +651,11 @@ async function runActivity(
 async function afterRun(
   config: LifeboatConfig,
   jobNames: string[],
-  result: RunDueResult,
   notifier: Notifier,
   deps: Deps,
   dir: string,
+  warn: (text: string) => void,
+  result: RunDueResult,
 ): Promise<void> {
   const backups = result.activities
     .filter((a) => a.kind === 'backup' && a.outcome !== 'skipped' && a.job)
@@ -660,7 +664,7 @@ async function afterRun(
   try {
     counts = await addRunCounts(join(dir, 'run-counts.json'), backups);
   } catch (err) {
-    result.warnings.push(`could not update the run counters: ${describeFailure(err).message}`);
+    warn(`could not update the run counters: ${describeFailure(err).message}`);
   }
   const wantsMetrics = config.notifications?.prometheus !== undefined;
   if (!wantsMetrics && !notifier.wantsBreaches()) return;
@@ -668,9 +672,7 @@ async function afterRun(
   try {
     status = await collectStatus(config, { jobs: jobNames, sizes: wantsMetrics }, deps);
   } catch (err) {
-    result.warnings.push(
-      `could not evaluate the policies for notifications: ${describeFailure(err).message}`,
-    );
+    warn(`could not evaluate the policies for notifications: ${describeFailure(err).message}`);
     return;
   }
   if (wantsMetrics) await notifier.writeMetrics(metricsModel(status, config, runCountSamples(counts)));

@@ -21,7 +21,7 @@ import { SourcePathError } from './errors.js';
 import { createPathFilter } from './pathFilter.js';
 import type { BackupHooks, BackupStats, FilesFingerprint, FilesProgress, FilesSpec } from './types.js';
 import { uniqueDisplayNames } from './names.js';
-import { TreeWalker, compareNodes } from './walk.js';
+import { TreeWalker, compareNodes, physicalPath } from './walk.js';
 import { checkXattrTools } from './xattrs.js';
 
 export interface BackupFilesOptions {

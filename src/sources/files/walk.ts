@@ -103,6 +103,17 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Where a configured (recorded) path is read from, given a readFrom mapping. */
+export function physicalPath(
+  map: { physical: string; logical: string } | undefined,
+  logical: string,
+): string {
+  if (!map) return logical;
+  if (logical === map.logical) return map.physical;
+  if (logical.startsWith(`${map.logical}/`)) return map.physical + logical.slice(map.logical.length);
+  return logical;
+}
+
 /** Byte order of names, so tree blobs of equal directories are identical. */
 export function compareNodes(a: TreeNode, b: TreeNode): number {
   return Buffer.compare(nameBytes(a), nameBytes(b));
@@ -147,16 +158,16 @@ export class TreeWalker {
 
   /** Back up one top-level path `parent/name`; returns its node, or undefined if it was left out. */
   async backupPath(parentAbs: string, parentRel: string, name: string): Promise<TreeNode | undefined> {
-    const map = this.o.readFrom;
     const logical = parentAbs === '/' ? `/${name}` : `${parentAbs}/${name}`;
-    if (map && logical === map.logical) {
+    const physical = physicalPath(this.o.readFrom, logical);
+    if (physical !== logical) {
       // Read the mapped directory, record it under the configured name.
-      const physicalParent = dirname(map.physical);
+      const physicalParent = dirname(physical);
       const parentDev = (await lstat(physicalParent, { bigint: true })).dev;
       const holder = this.holderFrame(
         Buffer.from(physicalParent),
         parentRel,
-        [Buffer.from(basename(map.physical))],
+        [Buffer.from(basename(physical))],
         parentDev,
         true,
       );

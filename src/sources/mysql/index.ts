@@ -10,3 +10,4 @@ export {
   type MysqlTarget,
 } from './connection.js';
 export * from '../database/index.js';
+export { mysqlQuiesce } from './quiesce.js';

@@ -9,3 +9,4 @@ export {
   type PgTarget,
 } from './connection.js';
 export * from '../database/index.js';
+export { postgresQuiesce } from './quiesce.js';
