@@ -11,7 +11,8 @@ import { verifyRestoredTree, type TreeMismatch } from '../sources/files/index.js
 import { backupJobs, type JobBackupResult } from './backup.js';
 import type { Deps, ProgressListener } from './deps.js';
 import { initRepo } from './repoAdmin.js';
-import { restoreFiles, type RestoreFilesResult } from './restore.js';
+import { restoreJob } from './restore.js';
+import type { RestoreResult } from '../sources/files/index.js';
 import { locateSnapshot } from './snapshots.js';
 
 /** The sample data shipped with lifeboat. */
@@ -52,7 +53,7 @@ export interface DemoResult {
   source: string;
   first: JobBackupResult;
   second: JobBackupResult;
-  restore: RestoreFilesResult;
+  restore: RestoreResult & { target: string; durationMs: number };
   verification: { ok: boolean; mismatches: TreeMismatch[]; restoredPath: string };
   durationMs: number;
 }
@@ -95,19 +96,20 @@ export async function runDemo(opts: DemoOptions, baseDeps: Deps): Promise<DemoRe
     }
     opts.onStep?.('restoring into a scratch directory');
     const target = join(workDir, 'restore');
-    const restore = await restoreFiles(
+    const restored = await restoreJob(
       config,
       {
         job: 'sample-site',
         snapshot: 'latest',
         target,
-        include: [],
         overwrite: 'never',
         dryRun: false,
         onProgress: opts.onProgress,
       },
       deps,
     );
+    if (restored.kind !== 'files') throw new Error('the demo job is a files job');
+    const restore = { ...restored.files, target, durationMs: restored.durationMs };
     opts.onStep?.('verifying every restored file against the snapshot');
     const verification = await verifyDemoRestore(config, target, deps);
     return {

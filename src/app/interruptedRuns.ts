@@ -28,13 +28,18 @@ export interface RunningMarker {
   job?: string;
   repository: string;
   startedAt: string;
+  /**
+   * The real wall clock when the marker was written. The mtime (heartbeat) minus this is how
+   * long the run was seen alive, whatever clock `startedAt` came from.
+   */
+  wallStartedMs?: number;
 }
 
 /** A marker left behind by a process that is gone. */
 export interface StaleMarker {
   file: string;
   marker: RunningMarker;
-  /** When the owner last showed a sign of life (the marker's mtime, touched by the heartbeat). */
+  /** When the owner last showed a sign of life, on the clock of `startedAt` (from the heartbeat's mtime). */
   lastSeenMs: number;
 }
 
@@ -51,10 +56,16 @@ function markersDir(stateDir: string): string {
 /** Write a marker for an activity about to start. */
 export async function writeRunningMarker(
   stateDir: string,
-  marker: Omit<RunningMarker, 'v' | 'pid' | 'host'>,
+  marker: Omit<RunningMarker, 'v' | 'pid' | 'host' | 'wallStartedMs'>,
 ): Promise<MarkerHandle> {
   const file = join(markersDir(stateDir), `${randomBytes(8).toString('hex')}.json`);
-  const full: RunningMarker = { v: 1, pid: process.pid, host: hostname(), ...marker };
+  const full: RunningMarker = {
+    v: 1,
+    pid: process.pid,
+    host: hostname(),
+    ...marker,
+    wallStartedMs: systemClock.now(),
+  };
   await writeFileAtomic(file, JSON.stringify(full) + '\n', { mode: 0o600 });
   return { file, remove: () => rm(file, { force: true }) };
 }
@@ -109,11 +120,11 @@ export async function findStaleMarkers(
   const here = hostname();
   return (await readMarkers(stateDir))
     .filter(({ marker }) => marker.host !== here || (marker.pid !== process.pid && !isAlive(marker.pid)))
-    .map(({ file, marker, mtimeMs }) => ({
-      file,
-      marker,
-      lastSeenMs: Math.max(mtimeMs, Date.parse(marker.startedAt) || 0),
-    }))
+    .map(({ file, marker, mtimeMs }) => {
+      const start = Date.parse(marker.startedAt) || 0;
+      const alive = marker.wallStartedMs === undefined ? 0 : Math.max(0, mtimeMs - marker.wallStartedMs);
+      return { file, marker, lastSeenMs: start + alive };
+    })
     .sort((a, b) => a.marker.startedAt.localeCompare(b.marker.startedAt));
 }
 

@@ -43,10 +43,28 @@ export async function repositoryPassword(config: LifeboatConfig, name: string, d
   return password;
 }
 
-async function storageFor(config: LifeboatConfig, name: string, create: boolean) {
+async function storageFor(config: LifeboatConfig, name: string, create: boolean, deps: Deps) {
   const repo = repositoryConfig(config, name);
-  const storage = await openStorage(repo.url, { create });
+  const storage = await openStorage(repo.url, {
+    create,
+    ...(repo.s3 ? { s3: await s3Options(repo.s3, deps) } : {}),
+  });
   return new RetryingStorage(storage);
+}
+
+/** S3 settings of a repository with their secret references resolved. */
+async function s3Options(s3: NonNullable<RepositoryConfig['s3']>, deps: Deps) {
+  const resolve = (ref: typeof s3.accessKeyId, what: string) =>
+    ref === undefined ? undefined : resolveSecret(ref, { env: deps.env, what });
+  const accessKeyId = await resolve(s3.accessKeyId, 'accessKeyId');
+  const secretAccessKey = await resolve(s3.secretAccessKey, 'secretAccessKey');
+  return {
+    ...(s3.region ? { region: s3.region } : {}),
+    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+    ...(s3.forcePathStyle !== undefined ? { forcePathStyle: s3.forcePathStyle } : {}),
+    ...(accessKeyId ? { accessKeyId } : {}),
+    ...(secretAccessKey ? { secretAccessKey } : {}),
+  };
 }
 
 /** Open the configured repository `name` (exit 10 if missing, 12 on a wrong password). */
@@ -55,7 +73,7 @@ export async function openConfiguredRepository(
   name: string,
   deps: Deps,
 ): Promise<Repository> {
-  const storage = await storageFor(config, name, false);
+  const storage = await storageFor(config, name, false, deps);
   const password = await repositoryPassword(config, name, deps);
   const repo = repositoryConfig(config, name);
   return openRepository(storage, password, {
@@ -73,7 +91,7 @@ export async function initConfiguredRepository(
   name: string,
   deps: Deps,
 ): Promise<Repository> {
-  const storage = await storageFor(config, name, true);
+  const storage = await storageFor(config, name, true, deps);
   const password = await repositoryPassword(config, name, deps);
   const repo = repositoryConfig(config, name);
   return initRepository(storage, password, {

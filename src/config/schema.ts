@@ -266,10 +266,10 @@ export const s3Schema = z
       .url({ error: 'expected a URL such as http://127.0.0.1:9000' })
       .optional()
       .meta({ description: 'S3-compatible endpoint (MinIO, Garage, …)' }),
-    forcePathStyle: z
-      .boolean()
-      .default(false)
-      .meta({ description: 'path-style URLs (needed by most S3-compatible servers)' }),
+    forcePathStyle: z.boolean().optional().meta({
+      description:
+        'path-style URLs (needed by most S3-compatible servers); default: true when endpoint is set',
+    }),
     accessKeyId: secret().optional(),
     secretAccessKey: secret().optional(),
   })
