@@ -40,6 +40,8 @@ export interface ScheduledActivity {
   reason: string;
   /** False when this version cannot run this kind of activity. */
   available: boolean;
+  /** The zone its times are best read in: the job's schedule's, else defaults.timezone. */
+  timeZone: string;
 }
 
 export interface ScheduleShowResult {
@@ -98,6 +100,7 @@ export async function showSchedule(
       due: item.due,
       reason: item.reason,
       available: item.available,
+      timeZone: job?.schedule?.timezone ?? config.defaults.timezone,
     };
   });
   return { generatedAt: isoTime(now), count: opts.count, activities, warnings: plan.warnings };
@@ -381,7 +384,9 @@ async function kubernetesFiles(config: LifeboatConfig, opts: InstallOptions): Pr
   ]
     .map((l) => `# ${l}`)
     .join('\n');
-  const docs = [configMap, pvc, cronJob].map((d) => stringifyYaml(d, { lineWidth: 0 }));
+  const docs = [configMap, pvc, cronJob].map((d) =>
+    stringifyYaml(d, { lineWidth: 0, aliasDuplicateObjects: false }),
+  );
   return [{ name: 'lifeboat-cronjob.yaml', content: `${header}\n${docs.join('---\n')}` }];
 }
 

@@ -42,7 +42,9 @@ export class TailBuffer {
 
 /** Render argv for messages and --dry-run: quoted where needed, secrets redacted. */
 export function formatCommand(argv: readonly string[]): string {
-  return redact(argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '));
+  return redact(
+    argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '),
+  );
 }
 
 function spawnOptions(opts: ExecOptions): SpawnOptions {

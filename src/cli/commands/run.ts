@@ -78,13 +78,17 @@ function render(ctx: CommandContext, r: RunDueResult): string {
       i.repository,
       i.reason,
     ]);
-    lines.push(rows.length ? table(['', 'ACTIVITY', 'JOB', 'REPOSITORY', 'REASON'], rows) : 'no jobs configured');
+    lines.push(
+      rows.length ? table(['', 'ACTIVITY', 'JOB', 'REPOSITORY', 'REASON'], rows) : 'no jobs configured',
+    );
   } else {
     for (const a of r.activities) lines.push(describe(ctx, a));
     if (r.activities.length === 0) lines.push(r.mode === 'due' ? 'nothing is due' : 'nothing to run');
   }
   for (const rec of r.recovered) {
-    lines.push(p.yellow(`! ${rec.activity} started ${rec.startedAt} was interrupted; recorded in ${rec.repository}`));
+    lines.push(
+      p.yellow(`! ${rec.activity} started ${rec.startedAt} was interrupted; recorded in ${rec.repository}`),
+    );
   }
   for (const note of r.notes) lines.push(`note: ${note}`);
   return lines.join('\n');

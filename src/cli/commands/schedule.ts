@@ -48,7 +48,7 @@ export function registerSchedule(program: Command, context: ContextFactory): voi
       const { config } = await loadCommandConfig(ctx);
       const deps = commandDeps(ctx, config);
       const result = await showSchedule(config, { jobs: opts.job ?? [], count }, deps);
-      emitResult(ctx, result, () => renderShow(result, config.defaults.timezone, deps.clock.now()));
+      emitResult(ctx, result, () => renderShow(result, deps.clock.now()));
     });
 
   schedule
@@ -116,7 +116,7 @@ function nextSteps(target: InstallTarget, dir: string): string {
   }
 }
 
-function renderShow(r: ScheduleShowResult, zone: string, now: number): string {
+function renderShow(r: ScheduleShowResult, now: number): string {
   if (r.activities.length === 0) return 'no jobs configured';
   return table(
     ['ACTIVITY', 'JOB', 'REPOSITORY', 'CADENCE', 'NEXT'],
@@ -126,7 +126,9 @@ function renderShow(r: ScheduleShowResult, zone: string, now: number): string {
       a.repository,
       a.cadence,
       a.times.length
-        ? a.times.map((t, i) => (i === 0 && a.due ? 'now' : formatInstant(Date.parse(t), zone, now))).join(', ')
+        ? a.times
+            .map((t, i) => (i === 0 && a.due ? 'now' : formatInstant(Date.parse(t), a.timeZone, now)))
+            .join(', ')
         : '-',
     ]),
   );

@@ -104,7 +104,9 @@ function render(ctx: CommandContext, r: StatusResult, zone: string, now: number)
       lines.push(painter(ctx).red(`repository ${repo.repository} cannot be opened: ${repo.error.message}`));
       if (repo.error.hint) lines.push(`  hint: ${repo.error.hint}`);
     } else if (repo.storedBytes !== undefined) {
-      lines.push(`repository ${repo.repository}: ${repo.snapshots} snapshots, ${formatBytes(repo.storedBytes)} stored`);
+      lines.push(
+        `repository ${repo.repository}: ${repo.snapshots} snapshots, ${formatBytes(repo.storedBytes)} stored`,
+      );
     }
   }
   return lines.join('\n');

@@ -126,9 +126,7 @@ export async function backupFiles(
   opts: BackupFilesOptions,
 ): Promise<BackupFilesResult> {
   const paths = normalizeSourcePaths(spec.paths);
-  await checkSourcesExist(
-    spec.readFrom ? paths.map((p) => (p === spec.readFrom!.logical ? spec.readFrom!.physical : p)) : paths,
-  );
+  await checkSourcesExist(paths.map((p) => physicalPath(spec.readFrom, p)));
   if (spec.xattrs) await checkXattrTools();
   const clock = opts.clock ?? systemClock;
   const walker = new TreeWalker({

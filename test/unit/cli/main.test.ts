@@ -37,7 +37,13 @@ describe('exit code mapping', () => {
 describe('error rendering', () => {
   it('lists every config issue with line:column and the hint', () => {
     const err = new ConfigError('configuration has 2 problems', '/etc/lifeboat.yaml', [
-      { path: 'jobs.web.schedul', message: 'unknown key', hint: 'did you mean `schedule`?', line: 7, column: 5 },
+      {
+        path: 'jobs.web.schedul',
+        message: 'unknown key',
+        hint: 'did you mean `schedule`?',
+        line: 7,
+        column: 5,
+      },
       { path: 'policies.std.rpo', message: 'not a duration', line: 12, column: 10 },
     ]);
     const text = formatError(err, false);

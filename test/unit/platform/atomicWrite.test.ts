@@ -25,7 +25,9 @@ describe('writeFileAtomic', () => {
     await writeFile(path, 'old');
     await writeFileAtomic(path, 'new');
     expect(await readFile(path, 'utf8')).toBe('new');
-    await expect(writeFileAtomic(path, 'newer', { exclusive: true })).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(writeFileAtomic(path, 'newer', { exclusive: true })).rejects.toMatchObject({
+      code: 'EEXIST',
+    });
     expect(await readFile(path, 'utf8')).toBe('new');
     expect(await readdir(dir)).toEqual(['f']);
   });

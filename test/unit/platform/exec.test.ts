@@ -16,7 +16,9 @@ describe('exec', () => {
   });
 
   it('runChecked fails with the command and its stderr, redacted', async () => {
-    const err = await runChecked(['sh', '-c', 'echo "password=topsecret failed" >&2; exit 1']).catch((e) => e);
+    const err = await runChecked(['sh', '-c', 'echo "password=topsecret failed" >&2; exit 1']).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(LifeboatError);
     expect(String(err.message)).toContain('failed (exit 1)');
     expect(String(err.message)).not.toContain('topsecret');
@@ -43,7 +45,9 @@ describe('exec', () => {
   });
 
   it('quotes arguments for display', () => {
-    expect(formatCommand(['pg_dump', '--dbname', 'my db', "it's"])).toBe(`pg_dump --dbname 'my db' 'it'\\''s'`);
+    expect(formatCommand(['pg_dump', '--dbname', 'my db', "it's"])).toBe(
+      `pg_dump --dbname 'my db' 'it'\\''s'`,
+    );
   });
 
   it('bounds captured output', () => {

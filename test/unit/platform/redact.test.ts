@@ -15,6 +15,8 @@ describe('redact', () => {
 
   it('hides registered literal secrets anywhere', () => {
     registerSecret('correct-horse-battery');
-    expect(redact('token is correct-horse-battery, again correct-horse-battery')).toBe('token is ***, again ***');
+    expect(redact('token is correct-horse-battery, again correct-horse-battery')).toBe(
+      'token is ***, again ***',
+    );
   });
 });
