@@ -29,11 +29,15 @@ import {
   type RunFacts,
 } from '../policy/due.js';
 import { writeFileAtomic } from '../platform/atomicWrite.js';
+import { registerCleanup } from '../platform/cleanup.js';
 import { monotonicMs } from '../platform/clock.js';
 import { registerSecret } from '../platform/redact.js';
+import { describeReadData, summarizeCheck, type ReadDataSelection } from '../repository/check.js';
 import type { JournalError, JournalInput, JournalKind, JournalRecord } from '../repository/journal.js';
 import { VERSION } from '../version.js';
 import { backupJobs, selectJobs } from './backup.js';
+import { checkRepositories } from './check.js';
+import { forgetSnapshots } from './forget.js';
 import type { Deps, ProgressListener } from './deps.js';
 import { acquireHostRunLock, type HostRunLockInfo } from './hostRunLock.js';
 import {
@@ -153,7 +157,22 @@ function exitCodeOf(outcome: ActivityOutcome, error: JournalError | undefined): 
   return error ? exitCodeOfFailure(error) : ExitCode.internal;
 }
 
-/** The executors this version has: backups. Checks and retention are added when available. */
+/** How much pack data a scheduled check reads: the largest share any policy using the repository asks for. */
+function readDataFor(config: LifeboatConfig, repository: string): ReadDataSelection {
+  let fraction = 0;
+  for (const job of Object.values(config.jobs)) {
+    if (!jobRepositoryNames(config, job).includes(repository)) continue;
+    fraction = Math.max(fraction, config.policies[job.policy]?.check?.readData ?? 0);
+  }
+  if (fraction <= 0) return { kind: 'none' };
+  if (fraction >= 1) return { kind: 'all' };
+  return { kind: 'fraction', fraction };
+}
+
+/** A prune waits this long for backups elsewhere to release their shared locks. */
+const RETENTION_LOCK_WAIT_MS = 120_000;
+
+/** The executors this version has: backups, integrity checks and retention (forget + prune). */
 export function defaultExecutors(): ActivityExecutors {
   return {
     backup: async (activity, { config, deps, onProgress }) => {
@@ -177,6 +196,76 @@ export function defaultExecutors(): ActivityExecutors {
         ...(r.stats ? { stats: { ...r.stats } } : {}),
         ...(r.error ? { error: r.error } : {}),
         warnings: r.warnings,
+      };
+    },
+    check: async (activity, { config, deps, onProgress }) => {
+      const readData = readDataFor(config, activity.repository);
+      const [r] = await checkRepositories(
+        config,
+        { repository: activity.repository, readData, ...(onProgress ? { onProgress } : {}) },
+        deps,
+      );
+      if (!r) throw new Error(`no check result for repository ${activity.repository}`);
+      const runIds = r.runId ? [r.runId] : [];
+      if (r.report) {
+        const ok = r.report.ok;
+        return {
+          outcome: ok ? 'success' : 'failure',
+          exitCode: ok ? ExitCode.ok : ExitCode.internal,
+          summary: `${summarizeCheck(r.report)} (read ${describeReadData(readData)})`,
+          runIds,
+          snapshotIds: r.report.affectedSnapshots.map((s) => s.id),
+          stats: { problems: r.report.problems.length, affectedSnapshots: r.report.affectedSnapshots.length },
+          ...(ok
+            ? {}
+            : {
+                error: {
+                  code: 'E_INTEGRITY',
+                  message: r.report.problems[0]?.message ?? summarizeCheck(r.report),
+                  hint: 'Run `lifeboat check` to see every problem and the snapshots it affects.',
+                },
+              }),
+          warnings: r.report.notes,
+        };
+      }
+      const error = r.error ?? { code: 'E_INTERNAL', message: 'the check did not run' };
+      const outcome = error.code === 'E_INTERRUPTED' ? 'interrupted' : 'failure';
+      return {
+        outcome,
+        exitCode: exitCodeOf(outcome, error),
+        summary: `check ${outcome}: ${error.message}`,
+        runIds,
+        snapshotIds: [],
+        error,
+      };
+    },
+    retention: async (activity, { config, deps, onProgress }) => {
+      const jobs = activity.jobs ?? [];
+      if (jobs.length === 0) throw new Error(`retention of ${activity.repository} names no jobs`);
+      const [r] = await forgetSnapshots(
+        config,
+        {
+          jobs,
+          repository: activity.repository,
+          dryRun: false,
+          prune: true,
+          pruneOptions: { waitMs: RETENTION_LOCK_WAIT_MS },
+          ...(onProgress ? { onProgress } : {}),
+        },
+        deps,
+      );
+      if (!r) throw new Error(`no retention result for repository ${activity.repository}`);
+      const freed = r.prune && 'bytesFreed' in r.prune.summary ? r.prune.summary.bytesFreed : undefined;
+      const kept = r.jobs.reduce((n, p) => n + p.keep.length, 0);
+      return {
+        outcome: 'success',
+        exitCode: ExitCode.ok,
+        summary:
+          `forgot ${r.forgotten} snapshot${r.forgotten === 1 ? '' : 's'}, kept ${kept}` +
+          (freed === undefined ? '' : `; prune freed ${freed} bytes`),
+        runIds: [r.runId, r.prune?.runId].filter((id): id is string => id !== undefined),
+        snapshotIds: r.jobs.flatMap((p) => p.forget.map((s) => s.id)),
+        stats: { forgotten: r.forgotten, kept, ...(freed === undefined ? {} : { bytesFreed: freed }) },
       };
     },
   };
@@ -421,6 +510,10 @@ export async function runDue(
     }
     lock = acquired.lock;
   }
+  // On SIGINT/SIGTERM the CLI exits after its cleanups: free the lock then too. Activity
+  // markers stay, so the next run records the activities that were cut short.
+  const heldLock = lock;
+  const unregister = heldLock ? registerCleanup('release the run lock', () => heldLock.release()) : undefined;
 
   const tail = createLogTail(baseDeps.logger);
   const deps: Deps = { ...baseDeps, logger: tail.logger };
@@ -443,37 +536,7 @@ export async function runDue(
       warn,
     );
 
-    // Runs killed last time: record them (or, dry-running, only say so).
-    const stale = await findStaleMarkers(dir);
-    if (opts.dryRun) {
-      for (const s of stale) {
-        result.notes.push(
-          `${s.marker.activity} from ${s.marker.startedAt} was interrupted; the next run records it`,
-        );
-      }
-    } else if (stale.length) {
-      const recovery = await recordInterruptedRuns(stale, known, (repository, input) =>
-        appendToJournal(config, repository, input, deps),
-      );
-      for (const r of recovery.recorded) {
-        const repository = String(r.details?.repository ?? '');
-        result.recovered.push({
-          activity: String(r.details?.activity ?? r.kind),
-          repository,
-          startedAt: r.startedAt,
-          runId: r.id,
-        });
-        (views[repository] ??= { records: [] }).records.push(toFacts(r));
-        deps.logger.warn(
-          `${String(r.details?.activity ?? r.kind)} started ${r.startedAt} was interrupted; recorded it in ${repository}`,
-        );
-      }
-      for (const k of recovery.kept) {
-        warn(
-          `could not record the interrupted ${k.stale.marker.activity} run in ${k.stale.marker.repository}: ${k.error}; will try again next time`,
-        );
-      }
-    }
+    await recoverInterrupted({ config, dir, deps, dryRun: opts.dryRun, known, views, result, warn });
 
     // What this host remembers covers attempts the journals could not record.
     const localRuns = await readLocalRuns(dir);
@@ -546,7 +609,50 @@ export async function runDue(
     result.ok = !failed;
     return result;
   } finally {
+    unregister?.();
     await lock?.release();
+  }
+}
+
+/**
+ * Runs killed last time (their markers outlived their process): record them in the journal as
+ * interrupted, and let the planner see them; dry-running, only say so.
+ */
+async function recoverInterrupted(ctx: {
+  config: LifeboatConfig;
+  dir: string;
+  deps: Deps;
+  dryRun: boolean;
+  known: Record<string, KnownRun[]>;
+  views: Record<string, JournalView>;
+  result: RunDueResult;
+  warn: (text: string) => void;
+}): Promise<void> {
+  const stale = await findStaleMarkers(ctx.dir);
+  if (ctx.dryRun) {
+    for (const s of stale) {
+      ctx.result.notes.push(
+        `${s.marker.activity} from ${s.marker.startedAt} was interrupted; the next run records it`,
+      );
+    }
+    return;
+  }
+  if (stale.length === 0) return;
+  const recovery = await recordInterruptedRuns(stale, ctx.known, (repository, input) =>
+    appendToJournal(ctx.config, repository, input, ctx.deps),
+  );
+  for (const r of recovery.recorded) {
+    const repository = String(r.details?.repository ?? '');
+    const activity = String(r.details?.activity ?? r.kind);
+    ctx.result.recovered.push({ activity, repository, startedAt: r.startedAt, runId: r.id });
+    (ctx.views[repository] ??= { records: [] }).records.push(toFacts(r));
+    ctx.deps.logger.warn(`${activity} started ${r.startedAt} was interrupted; recorded it in ${repository}`);
+  }
+  for (const k of recovery.kept) {
+    ctx.warn(
+      `could not record the interrupted ${k.stale.marker.activity} run in ${k.stale.marker.repository}: ` +
+        `${k.error}; will try again next time`,
+    );
   }
 }
 

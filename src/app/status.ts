@@ -273,6 +273,7 @@ export function judgeJob(
 export function exitCodeOfFailure(error: JournalError): number {
   switch (error.code) {
     case 'E_REPO_MISSING':
+    case 'E_NOT_A_REPOSITORY':
       return ExitCode.repositoryMissing;
     case 'E_REPO_LOCKED':
       return ExitCode.repositoryLocked;

@@ -3,6 +3,7 @@ import type { CommandContext } from '../context.js';
 import { registerBackup } from './backup.js';
 import { registerCheck } from './check.js';
 import { registerConfig } from './config.js';
+import { registerCopy } from './copy.js';
 import { registerDemo } from './demo.js';
 import { registerForget } from './forget.js';
 import { registerInit } from './init.js';
@@ -34,4 +35,5 @@ export function registerCommands(program: Command, context: ContextFactory): voi
   registerRun(program, context);
   registerStatus(program, context);
   registerSchedule(program, context);
+  registerCopy(program, context);
 }
