@@ -30,9 +30,18 @@ export interface SnapshotRecord {
   warnings?: string[];
   /** Snapshot this one was based on (for incremental bookkeeping), if any. */
   parent?: string;
+  /** Set on copies (`lifeboat copy`): the repository ID and snapshot ID of the original. */
+  copiedFrom?: { repository: string; snapshot: string };
   /** Source fingerprint: counts, bytes, per-table row counts, image SHA-256 … (kind-specific). */
   fingerprint: Record<string, unknown>;
-  stats: { files: number; dirs: number; bytes: number; addedBytes: number; storedBytes: number; blobs: number };
+  stats: {
+    files: number;
+    dirs: number;
+    bytes: number;
+    addedBytes: number;
+    storedBytes: number;
+    blobs: number;
+  };
   toolVersion: string;
 }
 

@@ -1,0 +1,336 @@
+/**
+ * Low-level access for `check` and `prune` (and nothing else): list and read
+ * packs, index files and snapshots as stored, verify them, write replacement
+ * index files and delete objects. Ordinary users go through Repository.
+ *
+ * Prune must keep the ordering of docs/repository-format.md §13: under an
+ * exclusive lock, delete snapshots, write new index files, delete the old
+ * index files, then delete unreferenced packs.
+ */
+import { createHash } from 'node:crypto';
+import type { BlobType } from './api.js';
+import { openStoredBlob } from './blobReader.js';
+import { sha256Hex } from './crypto.js';
+import { readIndexFile, writeIndexFile, type IndexedPack, type IndexFileBody } from './indexFile.js';
+import {
+  DATA_PREFIX,
+  INDEX_PREFIX,
+  indexKey,
+  packKey,
+  parseIndexKey,
+  parsePackKey,
+  parseSnapshotKey,
+  snapshotKey,
+  SNAPSHOTS_PREFIX,
+} from './layout.js';
+import { parsePackTail, readPackHeader as readStoredPackHeader, type PackEntry } from './pack.js';
+import { PackWriter } from './packWriter.js';
+import type { Repository } from './repository.js';
+import { readSnapshot } from './snapshots.js';
+import { listKeys, mapLimit, readObject } from './storageIo.js';
+import type { SnapshotEntry } from './api.js';
+
+export type { PackEntry } from './pack.js';
+export type { IndexedPack, IndexedBlob, IndexFileBody } from './indexFile.js';
+export type { BlobLocation } from './blobIndex.js';
+
+/** A pack object as listed in the storage. */
+export interface StoredPack {
+  id: string;
+  key: string;
+  size: number;
+  /** Last modification by the storage's clock, when the backend knows it (prune's leftover age). */
+  mtimeMs?: number;
+}
+
+/** Every pack object in the storage (indexed or not). */
+export async function listPackObjects(repo: Repository): Promise<StoredPack[]> {
+  const { storage } = repo.internals();
+  const out: StoredPack[] = [];
+  for (const o of await listKeys(storage, DATA_PREFIX)) {
+    const id = parsePackKey(o.key);
+    if (id)
+      out.push({ id, key: o.key, size: o.size, ...(o.mtimeMs === undefined ? {} : { mtimeMs: o.mtimeMs }) });
+  }
+  return out;
+}
+
+/** IDs of every index file in the storage. */
+export async function listIndexFileIds(repo: Repository): Promise<string[]> {
+  const { storage } = repo.internals();
+  return (await listKeys(storage, INDEX_PREFIX))
+    .map((o) => parseIndexKey(o.key))
+    .filter((id): id is string => !!id);
+}
+
+/** Read one index file (verifies name hash, authentication and structure; IntegrityError otherwise). */
+export function readIndex(repo: Repository, id: string): Promise<IndexFileBody> {
+  const { storage, master } = repo.internals();
+  return readIndexFile(storage, master.encryption, id);
+}
+
+/** Write an index file listing `packs` (all stored already); returns its ID. */
+export function writeIndex(repo: Repository, packs: readonly IndexedPack[]): Promise<string> {
+  const { storage, master } = repo.internals();
+  return writeIndexFile(storage, master.encryption, packs);
+}
+
+/** Every pack the loaded in-memory index knows, with type, size and blob count. */
+export function indexedPacks(repo: Repository): Map<string, { type: BlobType; size: number; blobs: number }> {
+  return new Map(repo.internals().index.packEntries());
+}
+
+/** Read and verify only the header of a stored pack (two range reads). */
+export function readPackHeader(repo: Repository, packId: string): Promise<PackEntry[]> {
+  const { storage, master } = repo.internals();
+  return readStoredPackHeader(storage, packKey(packId), master.encryption);
+}
+
+/** One finding of verifyPack. */
+export interface PackProblem {
+  pack: string;
+  blob?: string;
+  message: string;
+}
+
+/**
+ * Read a whole pack and verify everything in it: the SHA-256 name, the
+ * header, and every blob (authentication, decompression, ID). Returns the
+ * header entries (when readable) and every problem found.
+ */
+export async function verifyPack(
+  repo: Repository,
+  packId: string,
+): Promise<{ entries: PackEntry[] | undefined; problems: PackProblem[] }> {
+  const { storage, master, pool } = repo.internals();
+  const key = packKey(packId);
+  const bytes = await readObject(storage, key);
+  const problems: PackProblem[] = [];
+  if (sha256Hex(bytes) !== packId)
+    problems.push({ pack: packId, message: 'content does not match its name (SHA-256)' });
+  const entries = parsePackTail(master.encryption, bytes);
+  if (typeof entries === 'string') {
+    problems.push({ pack: packId, message: `header: ${entries}` });
+    return { entries: undefined, problems };
+  }
+  for (const entry of entries) {
+    try {
+      await openStoredBlob(
+        master,
+        pool,
+        bytes.subarray(entry.offset, entry.offset + entry.length),
+        entry,
+        key,
+        storage.url,
+      );
+    } catch (err) {
+      problems.push({ pack: packId, blob: entry.id, message: (err as Error).message });
+    }
+  }
+  return { entries, problems };
+}
+
+/** IDs of every snapshot object in the storage. */
+export async function listSnapshotIds(repo: Repository): Promise<string[]> {
+  const { storage } = repo.internals();
+  return (await listKeys(storage, SNAPSHOTS_PREFIX))
+    .map((o) => parseSnapshotKey(o.key))
+    .filter((id): id is string => !!id);
+}
+
+/** Read one snapshot (verifies name hash, authentication, structure; IntegrityError otherwise). */
+export function readSnapshotById(repo: Repository, id: string): Promise<SnapshotEntry> {
+  const { storage, master } = repo.internals();
+  return readSnapshot(storage, master.encryption, id);
+}
+
+/** Delete a snapshot object (forget). */
+export async function deleteSnapshot(repo: Repository, id: string): Promise<void> {
+  await repo.internals().storage.delete(snapshotKey(id));
+}
+
+/** Delete an index file (only after a replacement listing its live packs is written). */
+export async function deleteIndexFile(repo: Repository, id: string): Promise<void> {
+  await repo.internals().storage.delete(indexKey(id));
+}
+
+/** Delete a pack (only once no index file lists it). */
+export async function deletePack(repo: Repository, id: string): Promise<void> {
+  await repo.internals().storage.delete(packKey(id));
+}
+
+/** Read several index files with bounded parallelism; damaged ones are reported, not thrown. */
+export async function readAllIndexFiles(
+  repo: Repository,
+): Promise<{ files: { id: string; body: IndexFileBody }[]; problems: { id: string; message: string }[] }> {
+  const ids = await listIndexFileIds(repo);
+  const files: { id: string; body: IndexFileBody }[] = [];
+  const problems: { id: string; message: string }[] = [];
+  await mapLimit(ids, 8, async (id) => {
+    try {
+      files.push({ id, body: await readIndex(repo, id) });
+    } catch (err) {
+      problems.push({ id, message: (err as Error).message });
+    }
+  });
+  return { files, problems };
+}
+
+// ── Added for check and prune (src/repository/check.ts, prune.ts) ─────────
+
+/** A blob as an index file locates it, with its ID (what the readers below need). */
+export interface LocatedBlob {
+  id: string;
+  packId: string;
+  type: BlobType;
+  offset: number;
+  length: number;
+  rawLength: number;
+  compression: PackEntry['compression'];
+}
+
+/** Read the sealed record of one blob as stored (a range read; nothing is verified yet). */
+export function readBlobRecord(repo: Repository, blob: LocatedBlob): Promise<Buffer> {
+  const { storage } = repo.internals();
+  return readObject(storage, packKey(blob.packId), { offset: blob.offset, length: blob.length });
+}
+
+/** Decrypt, decompress and verify a sealed blob record; IntegrityError naming pack and blob otherwise. */
+export function openBlobRecord(repo: Repository, record: Uint8Array, blob: LocatedBlob): Promise<Buffer> {
+  const { storage, master, pool } = repo.internals();
+  return openStoredBlob(master, pool, record, blob, packKey(blob.packId), storage.url);
+}
+
+/**
+ * Load one blob from the location given (not from the repository's
+ * in-memory index, which check and prune do not trust: it may predate
+ * their lock).
+ */
+export async function loadBlobAt(repo: Repository, blob: LocatedBlob): Promise<Buffer> {
+  return openBlobRecord(repo, await readBlobRecord(repo, blob), blob);
+}
+
+/** What readAndVerifyPack found. */
+export interface PackReadResult {
+  /** Bytes read. */
+  size: number;
+  /** SHA-256 of the bytes read (the pack's name when intact). */
+  sha256: string;
+  /** Blobs that failed verification, truncation, and a name mismatch. */
+  problems: PackProblem[];
+}
+
+/**
+ * Stream a whole pack once: hash every byte (the name must be its SHA-256)
+ * and verify every blob record of `entries` as soon as it has arrived.
+ * Memory stays at about one blob record, whatever the pack size.
+ */
+export async function readAndVerifyPack(
+  repo: Repository,
+  packId: string,
+  entries: readonly PackEntry[],
+  onBytes?: (n: number) => void,
+): Promise<PackReadResult> {
+  const { storage } = repo.internals();
+  const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+  const hash = createHash('sha256');
+  const problems: PackProblem[] = [];
+  const verify = async (entry: PackEntry, record: Buffer) => {
+    try {
+      await openBlobRecord(repo, record, { ...entry, packId });
+    } catch (err) {
+      problems.push({ pack: packId, blob: entry.id, message: (err as Error).message });
+    }
+  };
+  // Bytes from `bufStart` on that a blob record still needs, as received chunks.
+  let parts: Buffer[] = [];
+  let partsLength = 0;
+  let bufStart = 0;
+  let next = 0;
+  let position = 0;
+  const stream = await storage.get(packKey(packId));
+  for await (const raw of stream as AsyncIterable<Uint8Array | string>) {
+    const chunk =
+      typeof raw === 'string' ? Buffer.from(raw) : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    hash.update(chunk);
+    position += chunk.length;
+    onBytes?.(chunk.length);
+    if (next >= sorted.length) continue;
+    parts.push(chunk);
+    partsLength += chunk.length;
+    while (next < sorted.length && sorted[next]!.offset + sorted[next]!.length <= bufStart + partsLength) {
+      const entry = sorted[next++]!;
+      if (entry.offset < bufStart) {
+        problems.push({ pack: packId, blob: entry.id, message: 'overlaps the blob before it' });
+        continue;
+      }
+      const whole = parts.length === 1 ? parts[0]! : Buffer.concat(parts, partsLength);
+      await verify(entry, whole.subarray(entry.offset - bufStart, entry.offset - bufStart + entry.length));
+      // Keep only what the next records still need.
+      const keepFrom =
+        next < sorted.length ? Math.max(sorted[next]!.offset, entry.offset + entry.length) : position;
+      const drop = Math.min(partsLength, keepFrom - bufStart);
+      const rest = whole.subarray(drop);
+      parts = rest.length ? [rest] : [];
+      partsLength = rest.length;
+      bufStart += drop;
+    }
+    if (next >= sorted.length) {
+      parts = [];
+      partsLength = 0;
+    }
+  }
+  for (const entry of sorted.slice(next)) {
+    problems.push({
+      pack: packId,
+      blob: entry.id,
+      message: `is cut off: the pack ends at byte ${position}, the blob at ${entry.offset + entry.length}`,
+    });
+  }
+  const sha256 = hash.digest('hex');
+  if (sha256 !== packId)
+    problems.push({ pack: packId, message: 'content does not match its name (SHA-256)' });
+  return { size: position, sha256, problems };
+}
+
+/** Writes verified blob records into new packs (prune's repacking); see createPackCopier. */
+export interface PackCopier {
+  /** Append one sealed blob record exactly as it was stored (the seal does not depend on the pack). */
+  add(blob: LocatedBlob, record: Buffer): Promise<void>;
+  /** Upload what is still open and wait for every upload; returns every pack written. */
+  finish(): Promise<IndexedPack[]>;
+}
+
+/**
+ * A pack writer for repacking: blobs keep their sealed bytes (associated
+ * data names type and ID, not the pack), so nothing is decrypted or
+ * compressed again. New packs are not indexed here: the caller writes them
+ * into its new index files.
+ */
+export function createPackCopier(repo: Repository, opts: { packSize?: number } = {}): PackCopier {
+  const { storage, master, pool, parameters } = repo.internals();
+  const written: IndexedPack[] = [];
+  let failure: unknown;
+  const writer = new PackWriter({
+    storage,
+    encryptionKey: master.encryption,
+    packSize: opts.packSize ?? parameters.packSize,
+    maxUploads: Math.max(1, Math.min(2, storage.capabilities.maxConnections)),
+    onPackStored: (pack) => written.push(pack),
+    onFailure: (err) => (failure ??= err),
+    sha256: (pack) => pool.sha256(pack),
+  });
+  return {
+    async add(blob, record) {
+      if (failure !== undefined) throw failure;
+      await writer.add(blob.type, { id: blob.id, compression: blob.compression, rawLength: blob.rawLength }, [
+        record,
+      ]);
+    },
+    async finish() {
+      await writer.flush();
+      if (failure !== undefined) throw failure;
+      return written;
+    },
+  };
+}

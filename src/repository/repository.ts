@@ -1,0 +1,742 @@
+/**
+ * The repository engine: `initRepository` / `openRepository` return a
+ * Repository implementing the Repo contract of api.ts, plus the journal,
+ * locks, key slots and statistics. Format: docs/repository-format.md.
+ *
+ * Write path of a blob (saveBlob):
+ *   calling thread: HMAC → dedup check → (wait for byte budget) → hand to the
+ *   compression pool → [in submission order] AES-GCM seal → pack writer →
+ *   pack upload (≤ 2 at once) → in-memory index → index file (every 32 packs
+ *   and at flush). saveBlob returns as soon as the blob is accepted; errors of
+ *   the background steps surface at the next saveBlob, flush or saveSnapshot.
+ */
+import { IntegrityError, RepositoryMissingError } from '../errors.js';
+import type { Clock } from '../platform/clock.js';
+import { silentLogger, type Logger } from '../platform/logger.js';
+import { StorageConflictError, StorageNotFoundError } from '../storage/errors.js';
+import type { Storage } from '../storage/types.js';
+import { VERSION } from '../version.js';
+import type { BlobType, Chunker, Repo, SaveBlobResult, SnapshotEntry, SnapshotRecord } from './api.js';
+import { BlobIndex } from './blobIndex.js';
+import { openStoredBlob } from './blobReader.js';
+import { ByteBudget } from './byteBudget.js';
+import { DEFAULT_CHUNKER_PARAMS, deriveGearTable, FastCdcChunker, type ChunkerParams } from './chunker.js';
+import { WorkerPool } from './workerPool.js';
+import {
+  associatedData,
+  computeBlobId,
+  generateMasterKey,
+  randomHex,
+  sealParts,
+  type MasterKey,
+} from './crypto.js';
+import { InvalidRepositoryInputError, RepositoryExistsError, SnapshotNotFoundError } from './errors.js';
+import { readIndexFile, writeIndexFile, type IndexedPack } from './indexFile.js';
+import {
+  appendJournal,
+  listJournal,
+  type JournalInput,
+  type JournalProblem,
+  type JournalRecord,
+  type ListJournalOptions,
+} from './journal.js';
+import {
+  addKey,
+  createKeyFile,
+  listKeys,
+  removeKey,
+  unlockMasterKey,
+  writeKeyFile,
+  type DamagedKeyFile,
+  type KeyInfo,
+  type KeySlotContext,
+  type ScryptParams,
+} from './keys.js';
+import {
+  CONFIG_KEY,
+  INDEX_PREFIX,
+  keyFileKey,
+  packKey,
+  parseIndexKey,
+  parseSnapshotKey,
+  snapshotKey,
+  SNAPSHOTS_PREFIX,
+} from './layout.js';
+import {
+  acquireLock,
+  listLocks,
+  removeLocks,
+  type AcquireLockOptions,
+  type LockContext,
+  type LockInfo,
+  type RepositoryLock,
+} from './locks.js';
+import { PackWriter } from './packWriter.js';
+import {
+  buildConfig,
+  DEFAULT_COMPRESSION_LEVEL,
+  DEFAULT_PACK_SIZE,
+  openParameters,
+  parseConfigFile,
+  serializeConfig,
+  type ConfigFile,
+  type RepositoryParameters,
+} from './repoConfig.js';
+import {
+  compareSnapshots,
+  encodeSnapshot,
+  readSnapshot,
+  resolveSnapshotRef,
+  validateSnapshotRecord,
+} from './snapshots.js';
+import { listKeys as listStorageKeys, mapLimit, readObject } from './storageIo.js';
+import { decodeTree, encodeTree } from './trees.js';
+import type { BlobId, Tree } from './tree.js';
+
+/** Options for opening (and creating) a repository. */
+export interface RepositoryOptions {
+  clock: Clock;
+  /** This host's name, recorded in locks, journal records and new key slots. */
+  host: string;
+  /** The OS user, recorded in locks and new key slots. */
+  user?: string;
+  /** Recorded in locks; defaults to this process. */
+  pid?: number;
+  /** Receives warnings about damaged index files and snapshots. */
+  logger?: Logger;
+  /** Target pack size for this writer; defaults to the repository's (16 MiB). */
+  packSize?: number;
+  /** Compression worker threads; default one per core (at most 4); 0 compresses on the calling thread. */
+  compressionWorkers?: number;
+  /** Bytes of accepted blobs that may wait for compression and packing (default 64 MiB). */
+  maxInFlightBytes?: number;
+  /** Try this key slot first. */
+  keyId?: string;
+  /** Recorded in journal records; defaults to the lifeboat version. */
+  toolVersion?: string;
+}
+
+export interface InitOptions extends RepositoryOptions {
+  /** scrypt parameters for the first key slot (tests use cheap ones). */
+  kdf?: ScryptParams;
+  chunker?: ChunkerParams;
+  compressionLevel?: number;
+}
+
+/** Figures for `repo stats`. */
+export interface RepositoryStats {
+  snapshots: number;
+  packs: number;
+  dataPacks: number;
+  treePacks: number;
+  blobs: number;
+  dataBlobs: number;
+  treeBlobs: number;
+  indexFiles: number;
+  /** Bytes of all indexed pack objects. */
+  storedBytes: number;
+  /** Plaintext bytes of all unique blobs. */
+  rawBytes: number;
+  /** Sum of the logical sizes of all snapshots (what a restore of each would write). */
+  logicalBytes: number;
+  /** logicalBytes / rawBytes: how much deduplication saves (1 = nothing). */
+  dedupRatio: number;
+  /** rawBytes / storedBytes: how much compression saves, including encryption overhead. */
+  compressionRatio: number;
+}
+
+/** What this session has written so far (for SnapshotRecord.stats; exact after flush). */
+export interface WriteStats {
+  /** New blobs accepted (deduplicated ones not counted). */
+  blobs: number;
+  /** Plaintext bytes of those blobs. */
+  rawBytes: number;
+  /** Bytes they take in packs after compression and encryption (blobs packed so far). */
+  storedBytes: number;
+  /** Packs uploaded. */
+  packs: number;
+}
+
+/** An object that could not be used, by name, and why (index files, snapshots). */
+export interface ObjectProblem {
+  key: string;
+  reason: string;
+}
+
+/**
+ * Everything check and prune need that ordinary users must not touch. Only
+ * src/repository/maintenance.ts should call Repository.internals().
+ */
+export interface RepositoryInternals {
+  storage: Storage;
+  master: MasterKey;
+  pool: WorkerPool;
+  index: BlobIndex;
+  /** IDs of the index files merged into `index`. */
+  indexFiles: ReadonlySet<string>;
+  indexProblems: readonly ObjectProblem[];
+  parameters: RepositoryParameters;
+  clock: Clock;
+  logger: Logger;
+}
+
+const INDEX_EVERY_PACKS = 32;
+/** Packs uploading at once; with 16 MiB packs, memory stays near 64 MiB + budget + 2 open packs. */
+const MAX_UPLOADS = 4;
+const DEFAULT_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+
+const iso = (clock: Clock) => new Date(clock.now()).toISOString();
+
+/** Read and parse `config`; RepositoryMissingError when there is none. */
+async function readConfig(storage: Storage): Promise<ConfigFile> {
+  let bytes: Buffer;
+  try {
+    bytes = await readObject(storage, CONFIG_KEY);
+  } catch (err) {
+    if (err instanceof StorageNotFoundError) {
+      throw new RepositoryMissingError(
+        `no lifeboat repository at ${storage.url}; create one with \`lifeboat repo init\``,
+        {
+          hint: 'Check the repository URL in the configuration, or create the repository with `lifeboat repo init`.',
+        },
+      );
+    }
+    throw err;
+  }
+  return parseConfigFile(bytes, storage.url);
+}
+
+/** Create a new repository in an empty location and open it. */
+export async function initRepository(
+  storage: Storage,
+  password: string,
+  opts: InitOptions,
+): Promise<Repository> {
+  if (await storage.stat(CONFIG_KEY)) throw new RepositoryExistsError(storage.url);
+  const master = generateMasterKey();
+  const id = randomHex(32);
+  const createdAt = iso(opts.clock);
+  const keyFile = await createKeyFile(master, password, {
+    repositoryId: id,
+    host: opts.host,
+    user: opts.user ?? '',
+    createdAt,
+    ...(opts.kdf ? { kdf: opts.kdf } : {}),
+  });
+  const { file, parameters } = buildConfig(master, {
+    id,
+    createdAt,
+    chunker: opts.chunker ?? DEFAULT_CHUNKER_PARAMS,
+    packSize: opts.packSize ?? DEFAULT_PACK_SIZE,
+    compressionLevel: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
+  });
+  // The key slot first, then config: config is the commit point of init. A
+  // crash in between leaves a key file for an id no config names (ignored).
+  await writeKeyFile(storage, keyFile);
+  try {
+    await storage.put(CONFIG_KEY, serializeConfig(file), { ifNoneMatch: true });
+  } catch (err) {
+    await storage.delete(keyFileKey(keyFile.id));
+    if (err instanceof StorageConflictError) throw new RepositoryExistsError(storage.url, { cause: err });
+    throw err;
+  }
+  const repo = new Repository(storage, file, parameters, master, keyFile.id, opts);
+  return repo;
+}
+
+/** Open an existing repository with a password. */
+export async function openRepository(
+  storage: Storage,
+  password: string,
+  opts: RepositoryOptions,
+): Promise<Repository> {
+  const config = await readConfig(storage);
+  const { master, keyId } = await unlockMasterKey(storage, config.id, password, opts.keyId);
+  const parameters = openParameters(master, config, storage.url);
+  const repo = new Repository(storage, config, parameters, master, keyId, opts);
+  await repo.reloadIndex();
+  return repo;
+}
+
+/** An open repository. Create with initRepository or openRepository. */
+export class Repository implements Repo {
+  readonly id: string;
+  readonly url: string;
+  /** The key slot this session was opened with. */
+  readonly keyId: string;
+
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly host: string;
+  private readonly user: string | undefined;
+  private readonly pid: number;
+  private readonly toolVersion: string;
+
+  private readonly index = new BlobIndex();
+  private readonly indexFiles = new Set<string>();
+  private indexProblems: ObjectProblem[] = [];
+  /** Blobs accepted by saveBlob but not yet in an uploaded pack. */
+  private readonly pending = new Set<string>();
+  /** Uploaded packs not yet listed in an index file. */
+  private unindexed: IndexedPack[] = [];
+  private readonly indexWrites = new Set<Promise<void>>();
+  /** Appends to packs happen in submission order along this chain. */
+  private tail: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private closed = false;
+  private readonly written: WriteStats = { blobs: 0, rawBytes: 0, storedBytes: 0, packs: 0 };
+
+  private readonly pool: WorkerPool;
+  private readonly budget: ByteBudget;
+  private readonly packs: PackWriter;
+  private gear: Int32Array | undefined;
+
+  private readonly snapshotCache = new Map<string, SnapshotEntry>();
+  private snapshotProblems: (ObjectProblem & { error: IntegrityError })[] = [];
+  private readonly heldLocks = new Set<RepositoryLock>();
+
+  /** Use initRepository / openRepository. */
+  constructor(
+    private readonly storage: Storage,
+    readonly config: ConfigFile,
+    readonly parameters: RepositoryParameters,
+    private readonly master: MasterKey,
+    keyId: string,
+    opts: RepositoryOptions,
+  ) {
+    this.id = config.id;
+    this.url = storage.url;
+    this.keyId = keyId;
+    this.clock = opts.clock;
+    this.logger = opts.logger ?? silentLogger;
+    this.host = opts.host;
+    this.user = opts.user;
+    this.pid = opts.pid ?? process.pid;
+    this.toolVersion = opts.toolVersion ?? VERSION;
+    this.pool = new WorkerPool({
+      level: parameters.compression.level,
+      ...(opts.compressionWorkers === undefined ? {} : { workers: opts.compressionWorkers }),
+    });
+    this.budget = new ByteBudget(opts.maxInFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES);
+    this.packs = new PackWriter({
+      storage,
+      encryptionKey: master.encryption,
+      packSize: opts.packSize ?? parameters.packSize,
+      maxUploads: Math.max(1, Math.min(MAX_UPLOADS, storage.capabilities.maxConnections)),
+      onPackStored: (pack) => this.packStored(pack),
+      onFailure: (err) => this.fail(err),
+      sha256: (pack) => this.pool.sha256(pack),
+    });
+  }
+
+  // ── Blobs ────────────────────────────────────────────────────────────
+
+  /** The repository's content-defined chunker (secret gear table). */
+  chunker(): Chunker {
+    this.gear ??= deriveGearTable(this.master.chunkerSeed);
+    return new FastCdcChunker(this.gear, this.parameters.chunker);
+  }
+
+  /** Keyed blob ID of `data` (nothing is stored). */
+  blobId(data: Uint8Array): BlobId {
+    return computeBlobId(this.master.blobId, data);
+  }
+
+  /** True when the blob is in the repository or accepted by this session. */
+  hasBlob(id: BlobId): boolean {
+    return this.index.has(id) || this.pending.has(id);
+  }
+
+  /** Accept a blob for storage unless it is already there; returns once accepted (see flush). */
+  async saveBlob(type: BlobType, data: Uint8Array): Promise<SaveBlobResult> {
+    this.throwIfUnusable();
+    if (type !== 'data' && type !== 'tree')
+      throw new InvalidRepositoryInputError(`unknown blob type ${String(type)}`);
+    const id = computeBlobId(this.master.blobId, data);
+    const length = data.length;
+    if (this.index.has(id) || this.pending.has(id)) return { id, stored: false, length };
+    // Marked before any await, so concurrent saves of the same content store it once.
+    this.pending.add(id);
+    // Our own copy: the caller may reuse its buffer, and the copy can move to a worker thread.
+    const owned = Buffer.allocUnsafeSlow(length); // own ArrayBuffer, no zero-fill: transferable as is
+    owned.set(data);
+    try {
+      await this.budget.acquire(length);
+    } catch (err) {
+      this.pending.delete(id);
+      throw err;
+    }
+    this.written.blobs++;
+    this.written.rawBytes += length;
+    const compressed = this.pool.compress(owned);
+    compressed.catch(() => {}); // observed below, in order; avoid an unhandled rejection meanwhile
+    this.tail = this.tail.then(async () => {
+      if (this.failure !== undefined) return;
+      try {
+        const result = await compressed;
+        const sealed = sealParts(this.master.encryption, result.bytes, associatedData.blob(type, id));
+        this.budget.release(length);
+        this.written.storedBytes += sealed.reduce((n, part) => n + part.length, 0);
+        await this.packs.add(
+          type,
+          { id, compression: result.compressed ? 'zstd' : 'none', rawLength: length },
+          sealed,
+        );
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    return { id, stored: true, length };
+  }
+
+  /** Read, decrypt and verify a blob; IntegrityError naming pack and blob on any mismatch. */
+  async loadBlob(id: BlobId): Promise<Uint8Array> {
+    let loc = this.index.get(id);
+    if (!loc && this.pending.has(id)) {
+      await this.flushPacks();
+      loc = this.index.get(id);
+    }
+    if (!loc) {
+      throw new IntegrityError(`blob ${id} is not in the index of ${this.url}`, {
+        hint: 'A snapshot refers to data the repository does not have; run `lifeboat check`.',
+        details: { blob: id },
+      });
+    }
+    const key = packKey(loc.packId);
+    let record: Buffer;
+    try {
+      record = await readObject(this.storage, key, { offset: loc.offset, length: loc.length });
+    } catch (err) {
+      if (err instanceof StorageNotFoundError) {
+        throw new IntegrityError(`pack ${key} holding blob ${id} is missing from ${this.url}`, {
+          hint: 'Run `lifeboat check`; restore the pack from another copy of the repository.',
+          details: { blob: id, pack: key },
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    return openStoredBlob(this.master, this.pool, record, { id, ...loc }, key, this.url);
+  }
+
+  /** Store a directory listing as a tree blob (canonical JSON, so equal trees dedup). */
+  async saveTree(tree: Tree): Promise<BlobId> {
+    return (await this.saveBlob('tree', encodeTree(tree))).id;
+  }
+
+  /** Load and parse a tree blob. */
+  async loadTree(id: BlobId): Promise<Tree> {
+    const loc = this.index.get(id);
+    if (loc && loc.type !== 'tree') {
+      throw new IntegrityError(`blob ${id} in ${this.url} is a ${loc.type} blob, not a tree`, {
+        details: { blob: id },
+      });
+    }
+    return decodeTree(await this.loadBlob(id), id);
+  }
+
+  /** Upload every pending blob and write the index: after this, everything saved is durable. */
+  async flush(): Promise<void> {
+    this.throwIfUnusable();
+    await this.flushPacks();
+    while (this.indexWrites.size > 0) await Promise.allSettled([...this.indexWrites]);
+    if (this.unindexed.length > 0) await this.writeUnindexed();
+    this.throwIfFailed();
+  }
+
+  /** Counters of what this session stored (call after flush for exact storedBytes). */
+  writeStats(): WriteStats {
+    return { ...this.written };
+  }
+
+  // ── Snapshots ────────────────────────────────────────────────────────
+
+  /** The commit point: flush, verify the root tree is indexed, write the snapshot object. */
+  async saveSnapshot(record: SnapshotRecord): Promise<string> {
+    const valid = validateSnapshotRecord(record);
+    if (typeof valid === 'string') throw new InvalidRepositoryInputError(`invalid snapshot record: ${valid}`);
+    await this.flush();
+    const root = this.index.get(record.tree);
+    if (!root || root.type !== 'tree') {
+      throw new InvalidRepositoryInputError(
+        `snapshot root ${record.tree} is not a tree stored in ${this.url}; refusing to commit a snapshot without its data`,
+      );
+    }
+    const { id, bytes } = encodeSnapshot(this.master.encryption, record);
+    await this.storage.put(snapshotKey(id), bytes, { size: bytes.length });
+    this.snapshotCache.set(id, { ...record, id });
+    return id;
+  }
+
+  /** Every readable snapshot, oldest first; damaged ones are skipped with a warning (see snapshotIssues). */
+  async listSnapshots(): Promise<SnapshotEntry[]> {
+    const ids = (await listStorageKeys(this.storage, SNAPSHOTS_PREFIX))
+      .map((o) => parseSnapshotKey(o.key))
+      .filter((id): id is string => id !== undefined);
+    const problems: (ObjectProblem & { error: IntegrityError })[] = [];
+    const entries = await mapLimit(ids, 8, async (id) => {
+      const cached = this.snapshotCache.get(id);
+      if (cached) return cached;
+      try {
+        const entry = await readSnapshot(this.storage, this.master.encryption, id);
+        this.snapshotCache.set(id, entry);
+        return entry;
+      } catch (err) {
+        if (err instanceof StorageNotFoundError) return undefined; // forgotten meanwhile
+        if (!(err instanceof IntegrityError)) throw err;
+        problems.push({ key: `${SNAPSHOTS_PREFIX}${id}`, reason: err.message, error: err });
+        this.logger.warn(err.message);
+        return undefined;
+      }
+    });
+    this.snapshotProblems = problems;
+    return entries.filter((e): e is SnapshotEntry => e !== undefined).sort(compareSnapshots);
+  }
+
+  /** Damaged snapshot objects met by the last listSnapshots. */
+  snapshotIssues(): ObjectProblem[] {
+    return this.snapshotProblems.map(({ key, reason }) => ({ key, reason }));
+  }
+
+  /** Resolve a full ID, a unique prefix (>= 4 hex) or `latest`, optionally within one job. */
+  async findSnapshot(ref: string, job?: string): Promise<SnapshotEntry> {
+    const snapshots = await this.listSnapshots();
+    try {
+      return resolveSnapshotRef(snapshots, ref.trim(), job, this.url);
+    } catch (err) {
+      // A damaged snapshot matching the reference is more useful to report than "not found".
+      const damaged = this.snapshotProblems.find((p) =>
+        p.key.slice(SNAPSHOTS_PREFIX.length).startsWith(ref.trim()),
+      );
+      if (err instanceof SnapshotNotFoundError && damaged && ref.trim() !== 'latest') throw damaged.error;
+      throw err;
+    }
+  }
+
+  // ── Journal ──────────────────────────────────────────────────────────
+
+  /** Append one run record to the journal (one encrypted object per record). */
+  appendJournal(record: JournalInput): Promise<JournalRecord> {
+    return appendJournal(this.journalContext(), record);
+  }
+
+  /** Journal records (oldest first); damaged ones are listed in `problems`, not fatal. */
+  listJournal(
+    opts: ListJournalOptions = {},
+  ): Promise<{ records: JournalRecord[]; problems: JournalProblem[] }> {
+    return listJournal(this.journalContext(), opts);
+  }
+
+  // ── Locks ────────────────────────────────────────────────────────────
+
+  /** Take a shared (backup, copy, drill) or exclusive (prune) lock; RepositoryLockedError on conflict. */
+  async lock(opts: AcquireLockOptions): Promise<RepositoryLock> {
+    const lock = await acquireLock(this.lockContext(), opts);
+    // close() releases what is still held (release() is idempotent).
+    this.heldLocks.add(lock);
+    return lock;
+  }
+
+  /** All locks with age and staleness. */
+  listLocks(): Promise<LockInfo[]> {
+    return listLocks(this.lockContext());
+  }
+
+  /** Remove stale locks (every lock with `force`); returns what was removed. */
+  unlock(opts: { force?: boolean } = {}): Promise<LockInfo[]> {
+    return removeLocks(this.lockContext(), opts);
+  }
+
+  // ── Key slots ────────────────────────────────────────────────────────
+
+  /** Add a key slot for another password. */
+  addKey(
+    password: string,
+    opts: { host?: string; user?: string; kdf?: ScryptParams } = {},
+  ): Promise<KeyInfo> {
+    return addKey(this.keySlotContext(), password, {
+      host: opts.host ?? this.host,
+      user: opts.user ?? this.user ?? '',
+      ...(opts.kdf ? { kdf: opts.kdf } : {}),
+    });
+  }
+
+  /** The key slots (and key files that could not be read). */
+  listKeys(): Promise<{ keys: KeyInfo[]; damaged: DamagedKeyFile[] }> {
+    return listKeys(this.keySlotContext());
+  }
+
+  /** Remove a key slot by ID or unique prefix (not the last one, not the one in use). */
+  removeKey(idOrPrefix: string): Promise<KeyInfo> {
+    return removeKey(this.keySlotContext(), idOrPrefix);
+  }
+
+  // ── Index, stats, lifecycle ──────────────────────────────────────────
+
+  /** Merge index files written since the last load (by other hosts, or by prune). */
+  async reloadIndex(): Promise<void> {
+    const ids = (await listStorageKeys(this.storage, INDEX_PREFIX))
+      .map((o) => parseIndexKey(o.key))
+      .filter((id): id is string => id !== undefined && !this.indexFiles.has(id));
+    const problems: ObjectProblem[] = [];
+    await mapLimit(ids, 8, async (id) => {
+      try {
+        const body = await readIndexFile(this.storage, this.master.encryption, id);
+        for (const pack of body.packs) this.index.addPack(pack);
+        this.indexFiles.add(id);
+      } catch (err) {
+        if (err instanceof StorageNotFoundError) return; // removed by prune meanwhile
+        if (!(err instanceof IntegrityError)) throw err;
+        problems.push({ key: `${INDEX_PREFIX}${id}`, reason: err.message });
+        this.logger.warn(err.message);
+      }
+    });
+    this.indexProblems = problems;
+  }
+
+  /** Sizes and counts for `repo stats`. */
+  async stats(): Promise<RepositoryStats> {
+    const snapshots = await this.listSnapshots();
+    let dataPacks = 0;
+    let treePacks = 0;
+    let storedBytes = 0;
+    for (const [, pack] of this.index.packEntries()) {
+      if (pack.type === 'data') dataPacks++;
+      else treePacks++;
+      storedBytes += pack.size;
+    }
+    let dataBlobs = 0;
+    let treeBlobs = 0;
+    let rawBytes = 0;
+    for (const [, loc] of this.index.entries()) {
+      if (loc.type === 'data') dataBlobs++;
+      else treeBlobs++;
+      rawBytes += loc.rawLength;
+    }
+    const logicalBytes = snapshots.reduce((sum, s) => sum + s.stats.bytes, 0);
+    return {
+      snapshots: snapshots.length,
+      packs: dataPacks + treePacks,
+      dataPacks,
+      treePacks,
+      blobs: dataBlobs + treeBlobs,
+      dataBlobs,
+      treeBlobs,
+      indexFiles: this.indexFiles.size,
+      storedBytes,
+      rawBytes,
+      logicalBytes,
+      dedupRatio: rawBytes > 0 ? logicalBytes / rawBytes : 1,
+      compressionRatio: storedBytes > 0 ? rawBytes / storedBytes : 1,
+    };
+  }
+
+  /** For src/repository/maintenance.ts only (check, prune). */
+  internals(): RepositoryInternals {
+    return {
+      storage: this.storage,
+      master: this.master,
+      pool: this.pool,
+      index: this.index,
+      indexFiles: this.indexFiles,
+      indexProblems: this.indexProblems,
+      parameters: this.parameters,
+      clock: this.clock,
+      logger: this.logger,
+    };
+  }
+
+  /**
+   * Release resources: wait for uploads already started, stop the worker
+   * threads, release locks still held. Commits nothing: blobs not yet flushed
+   * are dropped (or left in unreferenced packs, which prune removes).
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.fail(new Error(`repository ${this.url} is closed`)); // stops the append chain and wakes waiting saveBlob calls
+    await this.tail;
+    await this.packs.abandon();
+    await Promise.allSettled([...this.indexWrites]);
+    await this.pool.close();
+    for (const lock of [...this.heldLocks]) await lock.release().catch(() => {});
+  }
+
+  // ── internals ────────────────────────────────────────────────────────
+
+  private packStored(pack: IndexedPack): void {
+    this.written.packs++;
+    this.index.addPack(pack);
+    for (const blob of pack.blobs) this.pending.delete(blob.id);
+    this.unindexed.push(pack);
+    if (this.unindexed.length >= INDEX_EVERY_PACKS) {
+      const write = this.writeUnindexed()
+        .catch((err: unknown) => this.fail(err))
+        .finally(() => this.indexWrites.delete(write));
+      this.indexWrites.add(write);
+    }
+  }
+
+  private async writeUnindexed(): Promise<void> {
+    const packs = this.unindexed;
+    this.unindexed = [];
+    const id = await writeIndexFile(this.storage, this.master.encryption, packs);
+    this.indexFiles.add(id);
+  }
+
+  /** Wait for every accepted blob to be packed and every pack uploaded (no index file). */
+  private async flushPacks(): Promise<void> {
+    let seen: Promise<void> | undefined;
+    while (seen !== this.tail) {
+      seen = this.tail;
+      await seen;
+    }
+    this.throwIfFailed();
+    await this.packs.flush();
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    this.budget.fail(err);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private throwIfUnusable(): void {
+    if (this.closed) throw new Error(`repository ${this.url} is closed`);
+    this.throwIfFailed();
+  }
+
+  private journalContext() {
+    return {
+      storage: this.storage,
+      encryptionKey: this.master.encryption,
+      host: this.host,
+      toolVersion: this.toolVersion,
+    };
+  }
+
+  private lockContext(): LockContext {
+    return {
+      storage: this.storage,
+      encryptionKey: this.master.encryption,
+      clock: this.clock,
+      host: this.host,
+      pid: this.pid,
+      ...(this.user === undefined ? {} : { user: this.user }),
+    };
+  }
+
+  private keySlotContext(): KeySlotContext {
+    return {
+      storage: this.storage,
+      master: this.master,
+      repositoryId: this.id,
+      currentKeyId: this.keyId,
+      clock: this.clock,
+    };
+  }
+}
