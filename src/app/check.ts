@@ -10,6 +10,7 @@ import {
 import type { JournalError } from '../repository/journal.js';
 import type { Repository } from '../repository/repository.js';
 import type { Deps, ProgressListener } from './deps.js';
+import { addImmutabilityFindings, checkImmutability } from './immutability.js';
 import { openConfiguredRepository, repositoryConfig } from './repositories.js';
 import { describeFailure, failureOutcome, isoTime } from './runRecord.js';
 
@@ -82,7 +83,7 @@ async function checkOne(
     try {
       const lock = await repo.lock({ exclusive: false, purpose: 'check' });
       try {
-        report = await checkRepository(repo, {
+        const structural = await checkRepository(repo, {
           readData: opts.readData,
           ...(deps.signal ? { signal: deps.signal } : {}),
           onProgress: (p) =>
@@ -95,6 +96,12 @@ async function checkOne(
               ...(p.totalBytes === undefined ? {} : { totalBytes: p.totalBytes }),
             }),
         });
+        // Restore points under a policy's immutableFor must also be locked long enough.
+        const immutability = await checkImmutability(config, name, repo, deps.clock.now(), {
+          ...(deps.signal ? { signal: deps.signal } : {}),
+        });
+        addImmutabilityFindings(structural, immutability);
+        report = structural;
       } finally {
         await lock.release();
       }

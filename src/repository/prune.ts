@@ -36,6 +36,7 @@ import {
   type StoredPack,
 } from './maintenance.js';
 import type { Repository } from './repository.js';
+import { planAroundLocks, type LockedObject } from './retention-lock.js';
 import { mapLimit } from './storageIo.js';
 import { referencedBlobs } from './tree.js';
 
@@ -115,6 +116,8 @@ export interface PruneSummary {
   };
   maxUnused: number;
   leftoverMinAgeMs: number;
+  /** Objects kept because an Object Lock retention forbids deleting them yet ("locked until …"). */
+  locked?: LockedObject[];
 }
 
 /** What an executed prune did. */
@@ -253,9 +256,16 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
     const entry: LeftoverPack = { id: p.id, size: p.size, ...(ageMs === undefined ? {} : { ageMs }) };
     (ageMs !== undefined && ageMs >= leftoverMinAgeMs ? leftoverDelete : leftoverKeep).push(entry);
   }
+  // Objects under an Object Lock retention are never deleted: keep them (retention-lock.ts).
+  const locks = await planAroundLocks(
+    repo,
+    view,
+    { deletePacks, repackPacks, keepPacks, leftoverDelete, leftoverKeep },
+    opts.now,
+  );
   const changed = deletePacks.length + repackPacks.length + droppedMissingPacks.length > 0;
   // Also compact: many small index files (one per backup) slow every open.
-  const rewrite = changed || view.fileIds.length > chunkPacks(keepPacks).length;
+  const rewrite = changed || view.fileIds.length - locks.indexFiles.size > chunkPacks(keepPacks).length;
 
   const sum = (xs: { size: number }[]) => xs.reduce((n, x) => n + x.size, 0);
   const copied = repackPacks.reduce((n, p) => n + p.usedBytes, 0);
@@ -283,10 +293,12 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
     },
     maxUnused,
     leftoverMinAgeMs,
+    ...(locks.locked.length ? { locked: locks.locked } : {}),
   };
   return {
     summary,
-    execute: () => executePrune(repo, view, summary, { owned, keepPacks, stored }, opts),
+    execute: () =>
+      executePrune(repo, view, summary, { owned, keepPacks, stored, lockedIndexFiles: locks.indexFiles }, opts),
   };
 }
 
@@ -318,7 +330,12 @@ async function executePrune(
   repo: Repository,
   view: IndexView,
   summary: PruneSummary,
-  state: { owned: Map<string, LocatedBlob[]>; keepPacks: IndexedPack[]; stored: Map<string, StoredPack> },
+  state: {
+    owned: Map<string, LocatedBlob[]>;
+    keepPacks: IndexedPack[];
+    stored: Map<string, StoredPack>;
+    lockedIndexFiles: ReadonlySet<string>;
+  },
   opts: PruneOptions,
 ): Promise<PruneOutcome> {
   const assertLocked = () => {
@@ -376,7 +393,7 @@ async function executePrune(
     assertLocked();
     const fresh = new Set(written);
     for (const id of view.fileIds) {
-      if (fresh.has(id)) continue;
+      if (fresh.has(id) || state.lockedIndexFiles.has(id)) continue;
       await deleteIndexFile(repo, id);
       indexFilesDeleted++;
     }

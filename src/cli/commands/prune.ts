@@ -139,14 +139,15 @@ export function describePrune(ctx: CommandContext, r: RepositoryPruneResult): st
   if (s.droppedMissingPacks.length)
     lines.push(`  ${would}drop ${s.droppedMissingPacks.length} missing, unneeded packs from the index`);
   if (s.indexFiles.rewrite) lines.push(`  ${would}rewrite the index (${s.indexFiles.current} files now)`);
-  if ('packsDeleted' in s) {
+  const idle = s.packs.delete + s.packs.repack + s.leftovers.delete.length === 0 && !s.indexFiles.rewrite;
+  if (idle) {
+    lines.push(`${p.green('✔')} nothing to prune`);
+  } else if ('packsDeleted' in s) {
     const done = s as PruneOutcome;
     lines.push(
       `${p.green('✔')} freed ${formatBytes(Math.max(0, done.bytesFreed))}: deleted ${done.packsDeleted} packs, wrote ` +
         `${done.packsWritten} packs and ${done.indexFilesWritten} index files in ${(r.durationMs / 1000).toFixed(1)}s`,
     );
-  } else if (s.packs.delete + s.packs.repack + s.leftovers.delete.length === 0 && !s.indexFiles.rewrite) {
-    lines.push(`${p.green('✔')} nothing to prune`);
   } else {
     lines.push(`would free about ${formatBytes(s.bytes.freed)}`);
   }
