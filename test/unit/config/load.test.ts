@@ -337,11 +337,21 @@ describe('loadConfig', () => {
     );
   });
 
-  it.skipIf(process.getuid?.() === 0)('an unreadable file says so', async () => {
+  it('an unreadable file says so', async () => {
     await writeFile(join(dir, 'lifeboat.yaml'), BASE, { mode: 0o000 });
-    await expect(loadConfig({ env: {}, cwd: dir })).rejects.toThrow(
-      /cannot read .*lifeboat\.yaml: permission denied/,
-    );
+    // root reads any file: as root, drop to the `nobody` user for the read (the directory stays traversable).
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      await chmod(dir, 0o755);
+      process.seteuid!(65534);
+    }
+    try {
+      await expect(loadConfig({ env: {}, cwd: dir })).rejects.toThrow(
+        /cannot read .*lifeboat\.yaml: permission denied/,
+      );
+    } finally {
+      if (asRoot) process.seteuid!(0);
+    }
   });
 
   it('warns about a literal secret in a world-readable file, not in a private one', async () => {

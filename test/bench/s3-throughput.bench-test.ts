@@ -1,14 +1,14 @@
 /**
  * Throughput of the S3 backend against the loopback Swift server for several
  * maxConnections settings. Opt-in (it moves about 2 GiB): LIFEBOAT_S3_BENCH=1
- * npx vitest run test/integration/s3/throughput.test.ts. Prints a table and
+ * npx vitest run --config test/bench/vitest.bench.config.ts. Prints a table and
  * checks every object read back byte for byte.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Storage } from '../../../src/storage/s3/index.js';
-import { forEachLimited } from '../../../src/storage/s3/parallel.js';
-import { s3ServerRunnable, startS3Server, type S3TestServer } from '../../helpers/s3server.js';
+import { S3Storage } from '../../src/storage/s3/index.js';
+import { forEachLimited } from '../../src/storage/s3/parallel.js';
+import { s3ServerRunnable, startS3Server, type S3TestServer } from '../helpers/s3server.js';
 
 const MIB = 1024 * 1024;
 const OBJECTS = 8;
