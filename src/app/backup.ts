@@ -4,6 +4,7 @@ import { monotonicMs } from '../platform/clock.js';
 import type { Repository } from '../repository/repository.js';
 import { VERSION } from '../version.js';
 import type { Deps, ProgressListener } from './deps.js';
+import { protectRestorePoints } from './immutability.js';
 import { backupSource } from './jobSources.js';
 import { jobRepositoryNames, openConfiguredRepository } from './repositories.js';
 import {
@@ -126,6 +127,8 @@ async function backupJob(
         toolVersion: VERSION,
       });
       const outcome = source.partial ? 'partial' : 'success';
+      // A policy's immutableFor: lock the job's kept restore points (logs and returns problems, never throws).
+      const immutability = await protectRestorePoints(config, name, repositoryName, repo, deps);
       const record = await repo.appendJournal({
         kind: 'backup',
         job: name,
@@ -134,7 +137,11 @@ async function backupJob(
         outcome,
         stats: { ...source.stats },
         snapshotIds: [snapshotId],
-        details: { repository: repositoryName, warnings: source.warnings.length },
+        details: {
+          repository: repositoryName,
+          warnings: source.warnings.length,
+          ...(immutability ? { immutability } : {}),
+        },
       });
       return {
         ...base,

@@ -28,6 +28,7 @@ import type { Repository } from '../repository/repository.js';
 import { resolveSnapshotRef } from '../repository/snapshots.js';
 import { selectJobs } from './backup.js';
 import type { Deps, ProgressListener } from './deps.js';
+import { holdLockedSnapshots, type LockedSnapshot } from './immutability.js';
 import { lockWithWait, pruneRepository, type RepositoryPruneResult } from './prune.js';
 import { jobRepositoryNames, openConfiguredRepository, repositoryConfig } from './repositories.js';
 import { describeFailure, isoTime } from './runRecord.js';
@@ -77,6 +78,8 @@ export interface RepositoryForgetResult {
   explicit: ForgetSnapshot[];
   /** Snapshots deleted (0 in a dry run). */
   forgotten: number;
+  /** Snapshots the rules (or --snapshot) would forget but whose Object Lock retention has not ended. */
+  locked?: LockedSnapshot[];
   runId?: string;
   prune?: RepositoryPruneResult;
 }
@@ -269,6 +272,12 @@ async function forgetInRepository(
           );
         }
       }
+      // Snapshots still under an Object Lock retention cannot be deleted yet: leave them (immutability.ts).
+      const locked = await holdLockedSnapshots(
+        repo,
+        [...plans.map((p) => p.forget), explicit],
+        deps.clock.now(),
+      );
       const doomed = [...plans.flatMap((p) => p.forget), ...explicit];
       if (!opts.dryRun) {
         for (const s of doomed) {
@@ -284,6 +293,7 @@ async function forgetInRepository(
         jobs: plans,
         explicit,
         forgotten: opts.dryRun ? 0 : doomed.length,
+        ...(locked.length ? { locked } : {}),
       };
     } finally {
       await lock.release();

@@ -64,6 +64,7 @@ async function s3Options(s3: NonNullable<RepositoryConfig['s3']>, deps: Deps) {
     ...(s3.forcePathStyle !== undefined ? { forcePathStyle: s3.forcePathStyle } : {}),
     ...(accessKeyId ? { accessKeyId } : {}),
     ...(secretAccessKey ? { secretAccessKey } : {}),
+    ...(s3.objectLockMode ? { objectLockMode: s3.objectLockMode } : {}),
   };
 }
 

@@ -36,6 +36,7 @@ import { describeReadData, summarizeCheck, type ReadDataSelection } from '../rep
 import type { JournalError, JournalInput, JournalKind, JournalRecord } from '../repository/journal.js';
 import { VERSION } from '../version.js';
 import { backupJobs, selectJobs } from './backup.js';
+import { copyActivity } from './copy.js';
 import { checkRepositories } from './check.js';
 import { forgetSnapshots } from './forget.js';
 import type { Deps, ProgressListener } from './deps.js';
@@ -175,6 +176,7 @@ const RETENTION_LOCK_WAIT_MS = 120_000;
 /** The executors this version has: backups, integrity checks and retention (forget + prune). */
 export function defaultExecutors(): ActivityExecutors {
   return {
+    copy: copyActivity,
     backup: async (activity, { config, deps, onProgress }) => {
       const [r] = await backupJobs(
         config,

@@ -24,7 +24,9 @@ import {
 import { nextTick, scheduleLabel } from '../policy/ticks.js';
 import type { SnapshotEntry } from '../repository/api.js';
 import type { JournalError, JournalRecord } from '../repository/journal.js';
+import type { Repository } from '../repository/repository.js';
 import type { Deps } from './deps.js';
+import { repositoryImmutability, type ImmutabilityStatus } from './immutability.js';
 import { jobRepositoryNames, openConfiguredRepository, repositoryConfig } from './repositories.js';
 import { describeFailure, isoTime } from './runRecord.js';
 import { selectJobs } from './backup.js';
@@ -47,9 +49,13 @@ export interface RepositoryFacts {
   snapshots: SnapshotEntry[];
   /** Drill records from the evidence window, oldest first. */
   drills: JournalRecord[];
+  /** Every journal record read (all kinds), oldest first. */
+  records: JournalRecord[];
   /** Journal records that could not be used. */
   journalProblems: Array<{ key: string; reason: string }>;
   storedBytes?: number;
+  /** Jobs whose policy asks for immutability: is their newest restore point here locked? (immutability.ts) */
+  immutability?: ImmutabilityStatus[];
 }
 
 export interface JobRepositoryStatus {
@@ -63,6 +69,8 @@ export interface JobRepositoryStatus {
   newestStartedAt?: string;
   newestEndedAt?: string;
   ageMs?: number;
+  /** When the policy asks for immutability: unavailable or not-locked is a breach. */
+  immutability?: ImmutabilityStatus;
 }
 
 export interface DrillStatus {
@@ -126,7 +134,11 @@ export async function gatherRepositoryFacts(
   config: LifeboatConfig,
   names: string[],
   sinceMs: number,
-  opts: { sizes: boolean },
+  opts: {
+    sizes: boolean;
+    /** Also look at the open repository (reports: key slot, object locks); must not throw. */
+    inspect?: (repo: Repository, facts: RepositoryFacts) => Promise<void>;
+  },
   deps: Deps,
 ): Promise<RepositoryFacts[]> {
   const out: RepositoryFacts[] = [];
@@ -143,9 +155,11 @@ export async function gatherRepositoryFacts(
           offsite,
           snapshots,
           drills: journal.records.filter((r) => r.kind === 'drill'),
+          records: journal.records,
           journalProblems: journal.problems,
         };
         if (opts.sizes) facts.storedBytes = (await repo.stats()).storedBytes;
+        if (opts.inspect) await opts.inspect(repo, facts);
         out.push(facts);
       } finally {
         await repo.close();
@@ -157,6 +171,7 @@ export async function gatherRepositoryFacts(
         error: describeFailure(err),
         snapshots: [],
         drills: [],
+        records: [],
         journalProblems: [],
       });
     }
@@ -193,10 +208,12 @@ export function judgeJob(
       (best, s) => (!best || Date.parse(s.startedAt) > Date.parse(best.startedAt) ? s : best),
       undefined,
     );
+    const immutability = f?.immutability?.find((i) => i.job === job.name);
     const base = {
       repository: name,
       offsite,
       restorePoints: good.length,
+      ...(immutability ? { immutability } : {}),
       ...(newest
         ? { newestSnapshotId: newest.id, newestStartedAt: newest.startedAt, newestEndedAt: newest.endedAt }
         : {}),
@@ -259,7 +276,12 @@ export function judgeJob(
     job: job.name,
     kind: job.kind,
     policy: job.policy,
-    state: worstState([...repositories.map((r) => r.state), rtoWeight(rto.state), copies?.state ?? 'ok']),
+    state: worstState([
+      ...repositories.map((r) => r.state),
+      ...repositories.map((r) => r.immutability?.targetState ?? 'ok'),
+      rtoWeight(rto.state),
+      copies?.state ?? 'ok',
+    ]),
     ...(policy ? { rpoMs: policy.rpo } : {}),
     repositories,
     ...(job.schedule ? { schedule: scheduleLabel(job.schedule) } : {}),
@@ -305,7 +327,12 @@ export async function collectStatus(
     config,
     names,
     now - windowMs,
-    { sizes: Boolean(opts.sizes) },
+    {
+      sizes: Boolean(opts.sizes),
+      inspect: async (repo, f) => {
+        f.immutability = await repositoryImmutability(config, f.repository, repo, f.snapshots, now);
+      },
+    },
     deps,
   );
   const byName = new Map(facts.map((f) => [f.repository, f]));

@@ -272,6 +272,13 @@ export const s3Schema = z
     }),
     accessKeyId: secret().optional(),
     secretAccessKey: secret().optional(),
+    objectLockMode: z
+      .enum(['COMPLIANCE', 'GOVERNANCE'], { error: 'expected COMPLIANCE or GOVERNANCE' })
+      .optional()
+      .meta({
+        description:
+          'Object Lock mode of immutable restore points (policy immutableFor); default COMPLIANCE: nobody can shorten it',
+      }),
   })
   .superRefine((s3, ctx) => {
     if ((s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {

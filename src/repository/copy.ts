@@ -243,8 +243,9 @@ export class SnapshotCopier {
     const contents: Promise<ContentRef[]>[] = [];
     for (const [i, node] of tree.nodes.entries()) {
       const before = pair ? matchingNodes(pair, node, i) : undefined;
-      if (node.content) contents.push(this.translateContent(node.content, before));
-      else contents.push(Promise.resolve([]));
+      const content = node.content ? this.translateContent(node.content, before) : Promise.resolve([]);
+      content.catch(() => {}); // awaited below; a failing subtree must not leave it unobserved
+      contents.push(content);
       // Subtrees depth first; the data of this directory is read meanwhile.
       const subtree =
         node.subtree === undefined

@@ -298,7 +298,13 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
   return {
     summary,
     execute: () =>
-      executePrune(repo, view, summary, { owned, keepPacks, stored, lockedIndexFiles: locks.indexFiles }, opts),
+      executePrune(
+        repo,
+        view,
+        summary,
+        { owned, keepPacks, stored, lockedIndexFiles: locks.indexFiles },
+        opts,
+      ),
   };
 }
 

@@ -171,6 +171,10 @@ function describe(ctx: CommandContext, r: RepositoryForgetResult): string {
     lines.push(
       `  ${p.yellow(r.dryRun ? 'forget' : 'forgot')} ${s.id.slice(0, 12)}${s.startedAt ? `  ${when(s.startedAt)}  ${s.host}` : '  (damaged)'}`,
     );
+  for (const s of r.locked ?? [])
+    lines.push(
+      `  ${p.yellow('locked')} ${s.id.slice(0, 12)} until ${s.lockedUntil} (Object Lock): forgotten after that`,
+    );
   if (!r.dryRun) lines.push(`${p.green('✔')} forgot ${r.forgotten} snapshot${r.forgotten === 1 ? '' : 's'}`);
   if (r.prune) lines.push(describePrune(ctx, r.prune));
   else if (!r.dryRun && r.forgotten > 0) lines.push(p.dim('run `lifeboat prune` to free the space'));

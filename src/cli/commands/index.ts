@@ -5,13 +5,16 @@ import { registerCheck } from './check.js';
 import { registerConfig } from './config.js';
 import { registerCopy } from './copy.js';
 import { registerDemo } from './demo.js';
+import { registerDrill } from './drill.js';
 import { registerForget } from './forget.js';
 import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
 import { registerPrune } from './prune.js';
 import { registerRepo } from './repo.js';
+import { registerReport } from './report.js';
 import { registerRestore } from './restore.js';
 import { registerRun } from './run.js';
+import { registerRunbook } from './runbook.js';
 import { registerSchedule } from './schedule.js';
 import { registerSnapshots } from './snapshots.js';
 import { registerStatus } from './status.js';
@@ -35,5 +38,8 @@ export function registerCommands(program: Command, context: ContextFactory): voi
   registerRun(program, context);
   registerStatus(program, context);
   registerSchedule(program, context);
+  registerDrill(program, context);
   registerCopy(program, context);
+  registerReport(program, context);
+  registerRunbook(program, context);
 }

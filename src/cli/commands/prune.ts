@@ -139,6 +139,7 @@ export function describePrune(ctx: CommandContext, r: RepositoryPruneResult): st
   if (s.droppedMissingPacks.length)
     lines.push(`  ${would}drop ${s.droppedMissingPacks.length} missing, unneeded packs from the index`);
   if (s.indexFiles.rewrite) lines.push(`  ${would}rewrite the index (${s.indexFiles.current} files now)`);
+  for (const l of s.locked ?? []) lines.push(`  keep ${l.key}: locked until ${l.lockedUntil} (${l.reason})`);
   const idle = s.packs.delete + s.packs.repack + s.leftovers.delete.length === 0 && !s.indexFiles.rewrite;
   if (idle) {
     lines.push(`${p.green('✔')} nothing to prune`);

@@ -94,6 +94,9 @@ function render(ctx: CommandContext, r: StatusResult, zone: string, now: number)
   for (const j of r.jobs.filter((x) => x.state !== 'ok')) {
     const why = [
       ...j.repositories.filter((x) => x.state !== 'ok').map((x) => `${x.repository}: ${x.reason}`),
+      ...j.repositories.flatMap((x) =>
+        x.immutability && x.immutability.targetState !== 'ok' ? [x.immutability.reason] : [],
+      ),
       ...(j.drill.state !== 'ok' && j.drill.state !== 'not-required' ? [`drill: ${j.drill.reason}`] : []),
       ...(j.copies && j.copies.state !== 'ok' ? [`copies: ${j.copies.reason}`] : []),
     ];
