@@ -14,6 +14,11 @@ import { initRepo } from './repoAdmin.js';
 import { restoreJob } from './restore.js';
 import type { RestoreResult } from '../sources/files/index.js';
 import { locateSnapshot } from './snapshots.js';
+import { runDrills } from './drill.js';
+import type { DrillResult } from './drillModel.js';
+import { collectReport } from './report.js';
+import { renderHtml, type Report } from '../report/index.js';
+import { writeFileAtomic } from '../platform/atomicWrite.js';
 
 /** The sample data shipped with lifeboat. */
 export const SAMPLE_SITE = resolve(fileURLToPath(new URL('../../fixtures/sample-site', import.meta.url)));
@@ -34,6 +39,7 @@ export function demoConfigText(workDir: string, source: string): string {
     '    rpo: 1h',
     '    rto: 15m',
     '    retention: { last: 5, daily: 7 }',
+    '    drill: { every: 7d }',
     'jobs:',
     '  sample-site:',
     '    kind: files',
@@ -55,6 +61,10 @@ export interface DemoResult {
   second: JobBackupResult;
   restore: RestoreResult & { target: string; durationMs: number };
   verification: { ok: boolean; mismatches: TreeMismatch[]; restoredPath: string };
+  /** A restore drill of the demo job: scratch restore, verification, restore time against the RTO. */
+  drill: DrillResult;
+  /** The compliance report of the demo job, and its HTML file in the work directory. */
+  report: { report: Report; htmlPath: string };
   durationMs: number;
 }
 
@@ -112,6 +122,12 @@ export async function runDemo(opts: DemoOptions, baseDeps: Deps): Promise<DemoRe
     const restore = { ...restored.files, target, durationMs: restored.durationMs };
     opts.onStep?.('verifying every restored file against the snapshot');
     const verification = await verifyDemoRestore(config, target, deps);
+    opts.onStep?.('running a restore drill (scratch restore, verification, restore time against the RTO)');
+    const drill = (await runDrills(config, { jobs: ['sample-site'] }, deps)).drills[0]!;
+    opts.onStep?.('writing the compliance report');
+    const { report } = await collectReport(config, {}, deps);
+    const htmlPath = join(workDir, 'report.html');
+    await writeFileAtomic(htmlPath, renderHtml(report, { timeZone: config.defaults.timezone }));
     return {
       workDir,
       kept: opts.keep,
@@ -121,6 +137,8 @@ export async function runDemo(opts: DemoOptions, baseDeps: Deps): Promise<DemoRe
       second,
       restore,
       verification,
+      drill,
+      report: { report, htmlPath },
       durationMs: monotonicMs() - t0,
     };
   } finally {

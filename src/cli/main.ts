@@ -90,6 +90,8 @@ export async function runCli(argv: string[], io: ProgramIo = defaultIo()): Promi
 }
 
 let interrupted = false;
+/** The cleanups started by a signal; a command that ends meanwhile waits for them (they exit 130). */
+let signalCleanup: Promise<void> | undefined;
 
 /** Entry point of bin/lifeboat: the only place that exits the process. */
 export async function main(argv: string[]): Promise<void> {
@@ -97,13 +99,14 @@ export async function main(argv: string[]): Promise<void> {
     if (interrupted) process.exit(ExitCode.interrupted); // second ^C: leave now
     interrupted = true;
     process.stderr.write(`\n${new InterruptedError(signal).message}; cleaning up…\n`);
-    void runCleanups((label, err) =>
+    signalCleanup = runCleanups((label, err) =>
       process.stderr.write(`warning: cleanup of ${label} failed: ${redact(String(err))}\n`),
     ).finally(() => process.exit(ExitCode.interrupted));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const code = await runCli(argv);
+  if (signalCleanup) await signalCleanup;
   await runCleanups();
   // Let stdout drain before leaving (pipes are asynchronous).
   process.exitCode = code;

@@ -5,6 +5,8 @@ import type { CommandContext } from '../context.js';
 import { emitResult, painter } from '../output.js';
 import { createProgress, formatBytes } from '../progress.js';
 import { commandDeps } from '../session.js';
+import { formatMs } from '../../app/drillModel.js';
+import { renderTable } from '../../report/index.js';
 import type { ContextFactory } from './index.js';
 
 /** `lifeboat demo` — the quick start's first command. */
@@ -38,6 +40,7 @@ export function registerDemo(program: Command, context: ContextFactory): void {
       );
       progress.stop();
       if (!result.verification.ok) ctx.setExitCode(ExitCode.internal);
+      if (result.drill.verdict !== 'pass') ctx.setExitCode(ExitCode.policyBreach);
       emitResult(ctx, result, () => summary(ctx, result));
     });
 }
@@ -61,6 +64,15 @@ function summary(ctx: CommandContext, r: DemoResult): string {
       ? `  verification:  ${p.green('passed')} — every file matches the snapshot (SHA-256)`
       : `  verification:  ${p.red('FAILED')} — ${r.verification.mismatches.length} mismatches`,
     ...r.verification.mismatches.slice(0, 10).map((m) => `    ${m.kind}: ${m.path}`),
+    `  drill:         ${r.drill.verdict === 'pass' ? p.green('PASS') : p.red(r.drill.verdict.toUpperCase())} — ` +
+      `restore took ${formatMs(r.drill.measuredRtoMs)}` +
+      (r.drill.rtoMs === null ? '' : ` of an RTO of ${formatMs(r.drill.rtoMs)}`) +
+      ` (verify ${formatMs(r.drill.phases.verifyMs)}), recorded as run ${r.drill.runId}`,
+    `  report:        ${r.report.report.status.toUpperCase()} — ${r.report.htmlPath}` +
+      (r.kept ? '' : ' (removed with the work directory; use --keep to open it)'),
+    '',
+    renderTable(r.report.report, { color: ctx.globals.color }).trimEnd(),
+    '',
     r.kept
       ? `  kept:          ${r.workDir} (remove it with: rm -rf ${r.workDir})`
       : '  cleaned up:    the temporary repository was removed (use --keep to look at it)',
