@@ -36,6 +36,7 @@ import { describeReadData, summarizeCheck, type ReadDataSelection } from '../rep
 import type { JournalError, JournalInput, JournalKind, JournalRecord } from '../repository/journal.js';
 import { VERSION } from '../version.js';
 import { backupJobs, selectJobs } from './backup.js';
+import { runDrills } from './drill.js';
 import { copyActivity } from './copy.js';
 import { checkRepositories } from './check.js';
 import { forgetSnapshots } from './forget.js';
@@ -173,10 +174,45 @@ function readDataFor(config: LifeboatConfig, repository: string): ReadDataSelect
 /** A prune waits this long for backups elsewhere to release their shared locks. */
 const RETENTION_LOCK_WAIT_MS = 120_000;
 
-/** The executors this version has: backups, integrity checks and retention (forget + prune). */
+/** A due drill of one job (runDrills writes its own journal record). */
+async function drillActivity(
+  activity: PlannedActivity,
+  { config, deps }: ExecutorContext,
+): Promise<ActivityResult> {
+  const run = await runDrills(config, { jobs: [activity.job!] }, deps);
+  const d = run.drills[0];
+  if (!d) {
+    const reason = run.notDue[0]?.reason ?? 'no drill ran';
+    return { outcome: 'failure', exitCode: ExitCode.internal, summary: reason, runIds: [], snapshotIds: [] };
+  }
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+  return {
+    outcome: d.outcome === 'partial' ? 'failure' : d.outcome,
+    // Failed verification and a breached RTO are policy breaches (exit 4), like `lifeboat drill`.
+    exitCode: d.verdict === 'pass' ? ExitCode.ok : (d.error?.exitCode ?? ExitCode.policyBreach),
+    summary:
+      `drill ${d.verdict} of snapshot ${d.snapshotId?.slice(0, 12) ?? '?'}: restore ${seconds(d.measuredRtoMs)}` +
+      (d.rtoMs === null ? '' : ` (RTO ${seconds(d.rtoMs)})`),
+    runIds: [d.runId],
+    snapshotIds: d.snapshotId ? [d.snapshotId] : [],
+    stats: { measuredRtoMs: d.measuredRtoMs, durationMs: d.durationMs },
+    ...(d.error
+      ? {
+          error: {
+            code: d.error.code,
+            message: d.error.message,
+            ...(d.error.hint ? { hint: d.error.hint } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** The executors this version has: backups, copies, drills, integrity checks and retention (forget + prune). */
 export function defaultExecutors(): ActivityExecutors {
   return {
     copy: copyActivity,
+    drill: drillActivity,
     backup: async (activity, { config, deps, onProgress }) => {
       const [r] = await backupJobs(
         config,

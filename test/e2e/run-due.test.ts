@@ -415,7 +415,7 @@ describe('run without --due', () => {
     await sb.cleanup();
   });
 
-  it('runs every activity of the named job now, even when not due, and says what is unavailable', async () => {
+  it('runs every activity of the named job now, even when not due, drills included', async () => {
     const first = doc((await sb.run('2024-06-01T10:05:00Z', '--json', 'run', '--job', 'web')).stdout);
     expect(backupsRun(first)).toEqual(['web:success']);
     const again = await sb.run('2024-06-01T10:06:00Z', '--json', 'run', '--job', 'web');
@@ -423,8 +423,9 @@ describe('run without --due', () => {
     const d = doc(again.stdout);
     expect(backupsRun(d)).toEqual(['web:success']);
     expect(d.plan.find((p) => p.id === 'backup:web')).toMatchObject({ due: false, selected: true });
-    expect(d.notes).toContain('drill of web requested, but drills are not available in this version');
-    expect(d.activities.some((a) => a.kind === 'drill')).toBe(false);
+    expect(d.activities.filter((a) => a.kind === 'drill')).toMatchObject([
+      { job: 'web', outcome: 'success' },
+    ]);
   });
 
   it('a job without a schedule never runs by --due, but runs when named', async () => {
@@ -444,7 +445,7 @@ describe('run without --due', () => {
       /run\s+backup\s+web\s+local\s+due: last good backup 1h 55m ago, schedule hourly \(0 \* \* \* \*\); 2 scheduled runs missed/,
     );
     expect(r.stdout).toMatch(/skip\s+backup\s+manual\s+local\s+not due: no schedule/);
-    expect(r.stdout).toContain('note: drill of web due, but drills are not available in this version');
+    expect(r.stdout).toMatch(/skip\s+drill\s+web\s+local\s+not due: last successful drill 1h 55m ago/);
   });
 });
 
