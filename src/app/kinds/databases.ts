@@ -40,6 +40,18 @@ function outcome(result: DatabaseBackupResult): SourceOutcome {
   };
 }
 
+/** Progress of a dump, as bytes of the database being streamed. */
+function dumpProgress(ctx: SourceContext) {
+  return (e: { database: string; bytes: number }) =>
+    ctx.onProgress?.({
+      job: ctx.jobName,
+      phase: 'backup',
+      files: 0,
+      bytes: e.bytes,
+      currentPath: e.database,
+    });
+}
+
 /** `kind: postgres` — pg_dump streamed into the repository with an exact fingerprint. */
 export async function backupPostgresJob(
   repo: Repository,
@@ -47,22 +59,12 @@ export async function backupPostgresJob(
   ctx: SourceContext,
 ): Promise<SourceOutcome> {
   const connection = (await resolveConnection(job.connection, ctx.deps.env)) as PgConnectionSpec;
-  const result = await backupPostgres(repo, connection, {
-    databases: job.databases,
-    globals: job.globals,
-    checksums: job.checksums,
-    clock: ctx.deps.clock,
-    logger: ctx.deps.logger,
-    onProgress: (e) =>
-      ctx.onProgress?.({
-        job: ctx.jobName,
-        phase: 'backup',
-        files: 0,
-        bytes: e.bytes,
-        currentPath: e.database,
-      }),
-  });
-  return outcome(result);
+  const { databases, globals, checksums } = job;
+  const { clock, logger } = ctx.deps;
+  const onProgress = dumpProgress(ctx);
+  return outcome(
+    await backupPostgres(repo, connection, { databases, globals, checksums, clock, logger, onProgress }),
+  );
 }
 
 /** `kind: mysql` — mariadb-dump/mysqldump streamed into the repository with an exact fingerprint. */
@@ -72,20 +74,10 @@ export async function backupMysqlJob(
   ctx: SourceContext,
 ): Promise<SourceOutcome> {
   const connection = (await resolveConnection(job.connection, ctx.deps.env)) as MysqlConnectionSpec;
-  const result = await backupMysql(repo, connection, {
-    databases: job.databases,
-    usersAndGrants: job.usersAndGrants,
-    checksums: job.checksums,
-    clock: ctx.deps.clock,
-    logger: ctx.deps.logger,
-    onProgress: (e) =>
-      ctx.onProgress?.({
-        job: ctx.jobName,
-        phase: 'backup',
-        files: 0,
-        bytes: e.bytes,
-        currentPath: e.database,
-      }),
-  });
-  return outcome(result);
+  const { databases, usersAndGrants, checksums } = job;
+  const { clock, logger } = ctx.deps;
+  const onProgress = dumpProgress(ctx);
+  return outcome(
+    await backupMysql(repo, connection, { databases, usersAndGrants, checksums, clock, logger, onProgress }),
+  );
 }
