@@ -50,17 +50,22 @@ const spec = (extra: Partial<SnapshotJobSpec> = {}): SnapshotJobSpec => ({
 
 /**
  * The writer updates f0 … f9 in order, each with the iteration counter,
- * every file written to a temp name and renamed. At every instant
+ * every file written to a temp name, fsynced and renamed. At every instant
  * f0 >= f1 >= … >= f9 >= f0 - 1 holds; a copy read file by file while the
  * writer runs breaks it, a snapshot (one moment) cannot.
  */
 const WRITER = `
-import { writeFileSync, renameSync, existsSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, renameSync, existsSync } from 'node:fs';
 const [dir, stopFile] = process.argv.slice(2);
 const pad = 'x'.repeat(16 * 1024);
 for (let i = 1; !existsSync(stopFile); i++) {
   for (let k = 0; k < ${FILES}; k++) {
-    writeFileSync(dir + '/f' + k + '.tmp', i + '\\n' + pad);
+    // Written the way a careful application does (fsync before rename): a snapshot is
+    // crash-consistent, so data that was never flushed may legitimately be missing from it.
+    const fd = openSync(dir + '/f' + k + '.tmp', 'w');
+    writeSync(fd, i + '\\n' + pad);
+    fsyncSync(fd);
+    closeSync(fd);
     renameSync(dir + '/f' + k + '.tmp', dir + '/f' + k);
   }
 }
