@@ -68,7 +68,8 @@ beforeAll(async () => {
   });
   expect((await sb.run(T0, 'repo', 'init', 'local')).code).toBe(0);
   expect((await sb.run(T0, 'repo', 'init', 'offsite')).code).toBe(0);
-  expect((await sb.run(T0, 'run', '--job', 'web', '--job', 'db')).code).toBe(0);
+  // Backups only (not `run`, which would also copy offsite and drill): the offsite copy lags, no drill yet.
+  expect((await sb.run(T0, 'backup', 'web', 'db')).code).toBe(0);
 }, 120_000);
 
 afterAll(async () => {
