@@ -17,6 +17,7 @@ import { locateSnapshot } from './snapshots.js';
 import { runDrills } from './drill.js';
 import type { DrillResult } from './drillModel.js';
 import { collectReport } from './report.js';
+import { collectStatus, type StatusResult } from './status.js';
 import { renderHtml, type Report } from '../report/index.js';
 import { writeFileAtomic } from '../platform/atomicWrite.js';
 
@@ -63,6 +64,8 @@ export interface DemoResult {
   verification: { ok: boolean; mismatches: TreeMismatch[]; restoredPath: string };
   /** A restore drill of the demo job: scratch restore, verification, restore time against the RTO. */
   drill: DrillResult;
+  /** `lifeboat status` of the demo job: restore-point age against the RPO, drill against the RTO. */
+  status: StatusResult;
   /** The compliance report of the demo job, and its HTML file in the work directory. */
   report: { report: Report; htmlPath: string };
   durationMs: number;
@@ -124,6 +127,8 @@ export async function runDemo(opts: DemoOptions, baseDeps: Deps): Promise<DemoRe
     const verification = await verifyDemoRestore(config, target, deps);
     opts.onStep?.('running a restore drill (scratch restore, verification, restore time against the RTO)');
     const drill = (await runDrills(config, { jobs: ['sample-site'] }, deps)).drills[0]!;
+    opts.onStep?.('checking the status against the policy (RPO, RTO)');
+    const status = await collectStatus(config, { jobs: ['sample-site'] }, deps);
     opts.onStep?.('writing the compliance report');
     const { report } = await collectReport(config, {}, deps);
     const htmlPath = join(workDir, 'report.html');
@@ -138,6 +143,7 @@ export async function runDemo(opts: DemoOptions, baseDeps: Deps): Promise<DemoRe
       restore,
       verification,
       drill,
+      status,
       report: { report, htmlPath },
       durationMs: monotonicMs() - t0,
     };

@@ -7,6 +7,7 @@ import { createProgress, formatBytes } from '../progress.js';
 import { commandDeps } from '../session.js';
 import { formatMs } from '../../app/drillModel.js';
 import { renderTable } from '../../report/index.js';
+import { renderStatus } from './status.js';
 import type { ContextFactory } from './index.js';
 
 /** `lifeboat demo` — the quick start's first command. */
@@ -71,6 +72,10 @@ function summary(ctx: CommandContext, r: DemoResult): string {
     `  report:        ${r.report.report.status.toUpperCase()} — ${r.report.htmlPath}` +
       (r.kept ? '' : ' (removed with the work directory; use --keep to open it)'),
     '',
+    p.bold('lifeboat status'),
+    renderStatus(ctx, r.status, 'UTC', Date.parse(r.status.generatedAt)).trimEnd(),
+    '',
+    p.bold('lifeboat report'),
     renderTable(r.report.report, { color: ctx.globals.color }).trimEnd(),
     '',
     r.kept

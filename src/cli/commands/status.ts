@@ -32,7 +32,7 @@ export function registerStatus(program: Command, context: ContextFactory): void 
       const result = await collectStatus(config, { jobs, sizes: true }, deps);
       for (const w of result.warnings) ctx.logger.warn(w);
       ctx.setExitCode(result.exitCode);
-      emitResult(ctx, result, () => render(ctx, result, config.defaults.timezone, deps.clock.now()));
+      emitResult(ctx, result, () => renderStatus(ctx, result, config.defaults.timezone, deps.clock.now()));
     });
 }
 
@@ -81,7 +81,8 @@ function row(ctx: CommandContext, j: JobStatus, zone: string, now: number): stri
   return [j.job, paintState(ctx, j.state), points + rpo, next, drill.trim(), copies];
 }
 
-function render(ctx: CommandContext, r: StatusResult, zone: string, now: number): string {
+/** The status table and the reasons behind every state that is not OK. */
+export function renderStatus(ctx: CommandContext, r: StatusResult, zone: string, now: number): string {
   if (r.jobs.length === 0) return 'no jobs configured';
   const lines = [
     table(
