@@ -35,3 +35,25 @@ export function summarizeFailure(err: unknown): FailureSummary {
     exitCode: err instanceof LifeboatError ? err.exitCode : ExitCode.internal,
   };
 }
+
+/** The exit code a recorded failure maps to (docs/exit-codes.md). */
+export function exitCodeOfFailure(error: JournalError): number {
+  switch (error.code) {
+    case 'E_REPO_MISSING':
+    case 'E_NOT_A_REPOSITORY':
+      return ExitCode.repositoryMissing;
+    case 'E_REPO_LOCKED':
+      return ExitCode.repositoryLocked;
+    case 'E_ACCESS_DENIED':
+      return ExitCode.accessDenied;
+    case 'E_POLICY_BREACH':
+      return ExitCode.policyBreach;
+    case 'E_INTERRUPTED':
+      return ExitCode.interrupted;
+    case 'E_CONFIG':
+    case 'E_USAGE':
+      return ExitCode.usage;
+    default:
+      return ExitCode.internal;
+  }
+}

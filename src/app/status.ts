@@ -28,7 +28,10 @@ import type { Repository } from '../repository/repository.js';
 import type { Deps } from './deps.js';
 import { repositoryImmutability, type ImmutabilityStatus } from './immutability.js';
 import { jobRepositoryNames, openConfiguredRepository, repositoryConfig } from './repositories.js';
-import { describeFailure, isoTime } from './runRecord.js';
+import { describeFailure, exitCodeOfFailure, isoTime } from './runRecord.js';
+
+/** Re-exported for callers that judge recorded failures next to status. */
+export { exitCodeOfFailure };
 import { selectJobs } from './backup.js';
 
 const DAY = 86_400_000;
@@ -289,28 +292,6 @@ export function judgeJob(
     drill,
     ...(copies ? { copies } : {}),
   };
-}
-
-/** The exit code a recorded failure maps to (docs/exit-codes.md). */
-export function exitCodeOfFailure(error: JournalError): number {
-  switch (error.code) {
-    case 'E_REPO_MISSING':
-    case 'E_NOT_A_REPOSITORY':
-      return ExitCode.repositoryMissing;
-    case 'E_REPO_LOCKED':
-      return ExitCode.repositoryLocked;
-    case 'E_ACCESS_DENIED':
-      return ExitCode.accessDenied;
-    case 'E_POLICY_BREACH':
-      return ExitCode.policyBreach;
-    case 'E_INTERRUPTED':
-      return ExitCode.interrupted;
-    case 'E_CONFIG':
-    case 'E_USAGE':
-      return ExitCode.usage;
-    default:
-      return ExitCode.internal;
-  }
 }
 
 /** Gather and judge the status of the selected jobs. */

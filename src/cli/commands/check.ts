@@ -7,6 +7,7 @@ import {
   summarizeCheck,
   type ReadDataSelection,
 } from '../../repository/check.js';
+import { exitCodeOfFailure } from '../../app/runRecord.js';
 import type { CommandContext } from '../context.js';
 import { emitResult, painter } from '../output.js';
 import { createProgress, formatBytes } from '../progress.js';
@@ -77,22 +78,7 @@ function readDataOf(flags: CheckFlags): ReadDataSelection {
 
 function exitCodeOf(r: RepositoryCheckResult): number {
   if (r.report) return r.report.ok ? ExitCode.ok : ExitCode.internal;
-  switch (r.error?.code) {
-    case 'E_REPO_MISSING':
-    case 'E_NOT_A_REPOSITORY':
-      return ExitCode.repositoryMissing;
-    case 'E_REPO_LOCKED':
-      return ExitCode.repositoryLocked;
-    case 'E_ACCESS_DENIED':
-      return ExitCode.accessDenied;
-    case 'E_INTERRUPTED':
-      return ExitCode.interrupted;
-    case 'E_USAGE':
-    case 'E_CONFIG':
-      return ExitCode.usage;
-    default:
-      return ExitCode.internal;
-  }
+  return r.error ? exitCodeOfFailure(r.error) : ExitCode.internal;
 }
 
 const short = (id: string) => id.slice(0, 12);
