@@ -398,9 +398,12 @@ async function appendToJournal(
   }
 }
 
-/** The notifier for the configured notifications; secrets that cannot be resolved become warnings. */
-export async function notifierFromConfig(config: LifeboatConfig, deps: Deps): Promise<Notifier> {
-  const n = config.notifications;
+type NotificationTargets = Pick<NonNullable<LifeboatConfig['notifications']>, 'webhooks' | 'healthchecks'> & {
+  prometheus?: NonNullable<LifeboatConfig['notifications']>['prometheus'];
+};
+
+/** A notifier for one notifications section; secrets that cannot be resolved become warnings. */
+async function notifierFor(n: NotificationTargets | undefined, where: string, deps: Deps): Promise<Notifier> {
   const settings: NotifierSettings = { webhooks: [] };
   const resolve = async (ref: Parameters<typeof resolveSecret>[0], what: string) => {
     try {
@@ -414,11 +417,11 @@ export async function notifierFromConfig(config: LifeboatConfig, deps: Deps): Pr
     }
   };
   for (const [i, hook] of (n?.webhooks ?? []).entries()) {
-    const url = await resolve(hook.url, `notifications.webhooks[${i}].url`);
+    const url = await resolve(hook.url, `${where}.webhooks[${i}].url`);
     if (url) settings.webhooks.push({ url, events: hook.events, timeoutMs: hook.timeout });
   }
   if (n?.healthchecks) {
-    const url = await resolve(n.healthchecks.url, 'notifications.healthchecks.url');
+    const url = await resolve(n.healthchecks.url, `${where}.healthchecks.url`);
     if (url) settings.healthchecks = { url };
   }
   if (n?.prometheus) settings.prometheus = { textfileDir: n.prometheus.textfileDir };
@@ -427,6 +430,25 @@ export async function notifierFromConfig(config: LifeboatConfig, deps: Deps): Pr
     toolVersion: VERSION,
     now: () => isoTime(deps.clock.now()),
   });
+}
+
+/** The notifier for the global notifications section. */
+export function notifierFromConfig(config: LifeboatConfig, deps: Deps): Promise<Notifier> {
+  return notifierFor(config.notifications, 'notifications', deps);
+}
+
+/** Notifiers of the jobs that have their own `notifications` section (in addition to the global one). */
+async function jobNotifiersFromConfig(
+  config: LifeboatConfig,
+  jobs: string[],
+  deps: Deps,
+): Promise<Map<string, Notifier>> {
+  const out = new Map<string, Notifier>();
+  for (const name of jobs) {
+    const own = config.jobs[name]?.notifications;
+    if (own) out.set(name, await notifierFor(own, `jobs.${name}.notifications`, deps));
+  }
+  return out;
 }
 
 async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -562,6 +584,9 @@ export async function runDue(
   try {
     const notifier = opts.dryRun ? undefined : await notifierFromConfig(config, deps);
     await notifier?.runStarted();
+    const jobNotifiers = opts.dryRun
+      ? new Map<string, Notifier>()
+      : await jobNotifiersFromConfig(config, jobNames, deps);
 
     const now = deps.clock.now();
     const inputs = planInputs(config, jobNames);
@@ -601,6 +626,11 @@ export async function runDue(
       }
     }
     if (opts.dryRun) return result;
+    // A job's own healthchecks check is pinged only when the job has something to do in this run.
+    const busyJobs = new Set(
+      result.plan.filter((i) => i.selected && i.available && i.job).map((i) => i.job!),
+    );
+    for (const [job, jobNotifier] of jobNotifiers) if (busyJobs.has(job)) await jobNotifier.runStarted();
 
     const newLocalRuns: LocalRun[] = [];
     const concurrency = config.defaults.concurrency ?? 2;
@@ -627,7 +657,9 @@ export async function runDue(
             endedAt: run.endedAt,
             outcome: run.outcome,
           });
-          notifier?.event(activityEvent(run, deps.host));
+          const event = activityEvent(run, deps.host);
+          notifier?.event(event);
+          if (run.job) jobNotifiers.get(run.job)?.event(event);
         }
         tail.add(
           `${run.kind}${run.job ? ` ${run.job}` : ''} → ${run.repository}: ${run.outcome}: ${run.summary}`,
@@ -642,8 +674,20 @@ export async function runDue(
     const failed = result.activities.some((a) => a.outcome === 'failure' || a.outcome === 'interrupted');
     await notifier?.runFinished(!failed, tail.text());
     await notifier?.flush();
+    // A job's own healthchecks check hears about that job's activities only.
+    for (const [job, jobNotifier] of jobNotifiers) {
+      if (!busyJobs.has(job)) continue;
+      const mine = result.activities.filter((a) => a.job === job && a.outcome !== 'skipped');
+      const jobFailed = mine.some((a) => a.outcome === 'failure' || a.outcome === 'interrupted');
+      await jobNotifier.runFinished(
+        !jobFailed,
+        mine.map((a) => `${a.kind} ${a.job} → ${a.repository}: ${a.outcome}: ${a.summary}`).join('\n'),
+      );
+      await jobNotifier.flush();
+    }
     // Already logged by the notifier as they happened.
-    for (const w of notifier?.problems() ?? []) result.warnings.push(w);
+    for (const n of [notifier, ...jobNotifiers.values()])
+      for (const w of n?.problems() ?? []) result.warnings.push(w);
     result.ok = !failed;
     return result;
   } finally {

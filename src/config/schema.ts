@@ -527,6 +527,34 @@ export const jobDrillSchema = z
   })
   .meta({ description: 'per-job restore-drill settings' });
 
+export const WEBHOOK_EVENTS = ['failure', 'breach', 'success'] as const;
+
+const webhooksSchema = z
+  .array(
+    z.strictObject({
+      url: secret().meta({
+        description: 'URL to POST a JSON event to (a reference if it holds a token)',
+      }),
+      events: z
+        .array(z.enum(WEBHOOK_EVENTS))
+        .min(1)
+        .default(['failure', 'breach'])
+        .meta({ description: 'failure, breach, success' }),
+      timeout: duration({ min: 1000 }).prefault('10s'),
+    }),
+  )
+  .default([]);
+
+const healthchecksSchema = z
+  .strictObject({
+    url: secret().meta({ description: 'ping URL (healthchecks.io style: /start, /fail)' }),
+  })
+  .optional();
+
+export const jobNotificationsSchema = z
+  .strictObject({ webhooks: webhooksSchema, healthchecks: healthchecksSchema })
+  .meta({ description: "this job's own webhooks and healthchecks check, in addition to the global ones" });
+
 const jobCommon = {
   schedule: scheduleSchema.optional(),
   policy: nameRef.optional().meta({ description: 'policy name; default: the only policy, if there is one' }),
@@ -541,6 +569,7 @@ const jobCommon = {
     .default([])
     .meta({ description: 'jobs to restore before this one (runbook order)' }),
   drill: jobDrillSchema.optional(),
+  notifications: jobNotificationsSchema.optional(),
 };
 
 const globList = z.array(nonEmpty('pattern')).default([]);
@@ -725,30 +754,10 @@ export const jobSchema = z.discriminatedUnion('kind', [
 // ---------------------------------------------------------------------------------------------
 // notifications
 
-export const WEBHOOK_EVENTS = ['failure', 'breach', 'success'] as const;
-
 export const notificationsSchema = z
   .strictObject({
-    webhooks: z
-      .array(
-        z.strictObject({
-          url: secret().meta({
-            description: 'URL to POST a JSON event to (a reference if it holds a token)',
-          }),
-          events: z
-            .array(z.enum(WEBHOOK_EVENTS))
-            .min(1)
-            .default(['failure', 'breach'])
-            .meta({ description: 'failure, breach, success' }),
-          timeout: duration({ min: 1000 }).prefault('10s'),
-        }),
-      )
-      .default([]),
-    healthchecks: z
-      .strictObject({
-        url: secret().meta({ description: 'ping URL (healthchecks.io style: /start, /fail)' }),
-      })
-      .optional(),
+    webhooks: webhooksSchema,
+    healthchecks: healthchecksSchema,
     prometheus: z
       .strictObject({
         textfileDir: absolutePath.meta({ description: 'node_exporter textfile collector directory' }),

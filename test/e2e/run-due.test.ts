@@ -78,6 +78,7 @@ describe('run --due at controlled times', () => {
           `    paths: [${join(dir, 'src/docs')}]`,
           '    schedule: { cron: "30 2 * * *", timezone: Europe/Berlin }',
           '    policy: daily',
+          '    notifications: { healthchecks: { url: env:HC_DOCS_URL } }',
           'notifications:',
           '  webhooks: [{ url: env:HOOK_URL, events: [success, failure, breach] }]',
           '  healthchecks: { url: env:HC_URL }',
@@ -85,7 +86,11 @@ describe('run --due at controlled times', () => {
           '',
         ].join('\n'),
       ['src/web', 'src/docs', 'textfile'],
-      { HOOK_URL: `${hooks.url}/hook/${SECRET}`, HC_URL: `${hooks.url}/ping/${SECRET}` },
+      {
+        HOOK_URL: `${hooks.url}/hook/${SECRET}`,
+        HC_URL: `${hooks.url}/ping/${SECRET}`,
+        HC_DOCS_URL: `${hooks.url}/docs-ping/${SECRET}`,
+      },
     );
     expect((await sb.run('2024-10-26T10:00:00Z', 'repo', 'init')).code).toBe(0);
   });
@@ -183,6 +188,15 @@ describe('run --due at controlled times', () => {
       .filter((r) => r.path.startsWith('/ping/'))
       .map((r) => r.path.replace(SECRET, 'S'));
     expect(pings).toEqual(Array.from({ length: 6 }, () => ['/ping/S/start', '/ping/S']).flat());
+    // The docs job's own check hears only about the runs that had docs activities.
+    const docsRuns = hookBodies.filter((b) => b.job === 'docs').length;
+    const docsPings = hooks.requests
+      .filter((r) => r.path.startsWith('/docs-ping/'))
+      .map((r) => r.path.replace(SECRET, 'S'));
+    expect(docsRuns).toBeGreaterThan(0);
+    expect(docsPings).toEqual(
+      Array.from({ length: docsRuns }, () => ['/docs-ping/S/start', '/docs-ping/S']).flat(),
+    );
 
     const prom = await readFile(join(sb.dir, 'textfile', 'lifeboat.prom'), 'utf8');
     expect(prom).toContain('# TYPE lifeboat_restore_point_age_seconds gauge\n');

@@ -119,7 +119,7 @@ describe('schema problems', () => {
     expect(
       problemLines(BASE.replace('    paths: [/srv/www]', '    paths: [/srv/www]\n    databases: all')),
     ).toEqual([
-      '12:5 jobs.web.databases: unknown key `databases` — allowed keys here: `kind`, `paths`, `include`, `exclude`, `oneFileSystem`, `xattrs`, `schedule`, `policy`, `repositories`, `tags`, `dependsOn`, `drill`',
+      '12:5 jobs.web.databases: unknown key `databases` — allowed keys here: `kind`, `paths`, `include`, `exclude`, `oneFileSystem`, `xattrs`, `schedule`, `policy`, `repositories`, `tags`, `dependsOn`, `drill`, …',
     ]);
   });
 
