@@ -23,7 +23,7 @@ export function buildProgram(io: ProgramIo, exit: ExitState = { code: 0 }): Comm
   const program = new Command('lifeboat');
   program
     .description(
-      'Backup and disaster recovery you can prove: encrypted, deduplicated restore points,\n' +
+      'Backup and disaster recovery you can prove: encrypted, deduplicated restore points, ' +
         'RPO/RTO policies, scheduled restore drills and compliance reports.',
     )
     .version(VERSION, '-V, --version', 'print the lifeboat version')
@@ -38,8 +38,14 @@ export function buildProgram(io: ProgramIo, exit: ExitState = { code: 0 }): Comm
   program.addHelpText(
     'after',
     '\nExamples:\n' +
+      '  lifeboat demo                      see it work on sample data, no setup\n' +
       '  lifeboat init                      write a commented starter lifeboat.yaml\n' +
       '  lifeboat config validate           check the configuration, every problem at once\n' +
+      '  lifeboat repo init && lifeboat backup\n' +
+      '  lifeboat restore web --target /tmp/web      (databases: --into DSN)\n' +
+      '  lifeboat run --due                 from cron: whatever is due (lifeboat schedule install)\n' +
+      '  lifeboat drill --format junit      in CI: prove restores, exit 4 on failure\n' +
+      '  lifeboat status / lifeboat report  where the RPO/RTO targets stand, with evidence\n' +
       '\nExit codes: 0 ok, 1 internal, 2 usage/config, 3 partial, 4 policy breach or failed drill,\n' +
       '10 repository missing, 11 repository locked, 12 wrong password/access denied, 130 interrupted.\n' +
       'Docs: docs/ in the lifeboat package.',
