@@ -3,7 +3,7 @@ import { resolveSecret } from '../config/secrets.js';
 import { UsageError } from '../errors.js';
 import { monotonicMs } from '../platform/clock.js';
 import { registerSecret } from '../platform/redact.js';
-import type { SnapshotEntry } from '../repository/api.js';
+import type { Repo, SnapshotEntry } from '../repository/api.js';
 import type { Repository } from '../repository/repository.js';
 import type { DatabaseRestoreResult } from '../sources/database/index.js';
 import { restoreTree, type OverwriteMode, type RestoreResult } from '../sources/files/index.js';
@@ -11,6 +11,7 @@ import { restoreImage, type ImageRestoreResult } from '../sources/image/index.js
 import { restoreMysql } from '../sources/mysql/index.js';
 import { restorePostgres } from '../sources/postgres/index.js';
 import type { Deps, ProgressListener } from './deps.js';
+import { restoreSnapshotJob, type SnapshotRestoreSource } from './kinds/snapshot.js';
 import { locateSnapshot } from './snapshots.js';
 
 /** Options of `lifeboat restore`; which ones apply depends on the job kind. */
@@ -21,6 +22,8 @@ export interface RestoreJobOptions {
   /** Newest snapshot at or before this time instead of `snapshot`. */
   atMs?: number;
   repository?: string;
+  /** snapshot: restore from the repository even when an intact local snapshot exists. */
+  fromRepository?: boolean;
   dryRun: boolean;
   onProgress?: ProgressListener;
   /** files, snapshot: directory; image: image file or device. */
@@ -53,7 +56,8 @@ interface Common {
 }
 
 export type RestoreJobResult =
-  | (Common & { kind: 'files' | 'snapshot'; target: string; files: RestoreResult })
+  | (Common & { kind: 'files'; target: string; files: RestoreResult })
+  | (Common & { kind: 'snapshot'; target: string; files: RestoreResult } & SnapshotRestoreSource)
   | (Common & { kind: 'image'; target: string; image?: ImageRestoreResult })
   | (Common & { kind: 'postgres' | 'mysql'; database: DatabaseRestoreResult });
 
@@ -97,10 +101,27 @@ export async function restoreJob(
         durationMs: monotonicMs() - t0,
       });
       switch (job.kind) {
-        case 'files':
-        case 'snapshot': {
+        case 'files': {
           const files = await restoreFilesInto(repo, snapshot, opts, deps);
-          return { ...common(), kind: job.kind, target: opts.target!, files };
+          return { ...common(), kind: 'files', target: opts.target!, files };
+        }
+        case 'snapshot': {
+          const restored = await restoreSnapshotJob(
+            opts.job,
+            job,
+            repo,
+            snapshot,
+            {
+              ...(opts.fromRepository
+                ? { forceRepository: '--from-repository was given' }
+                : opts.repository
+                  ? { forceRepository: `--repository ${opts.repository} was given` }
+                  : {}),
+              restore: (from) => restoreFilesInto(from, snapshot, opts, deps),
+            },
+            deps,
+          );
+          return { ...common(), kind: 'snapshot', target: opts.target!, ...restored };
         }
         case 'image': {
           if (opts.dryRun) return { ...common(), kind: 'image', target: opts.target! };
@@ -146,10 +167,15 @@ function checkOptions(job: JobConfig, opts: RestoreJobOptions): void {
   if (!isDb && opts.into)
     throw new UsageError(`--into is for database jobs; '${opts.job}' is a ${job.kind} job`);
   if (isDb && opts.target) throw new UsageError(`--target is not for database jobs; use --into DSN`);
+  if (opts.fromRepository && job.kind !== 'snapshot') {
+    throw new UsageError(`--from-repository is for snapshot jobs; '${opts.job}' is a ${job.kind} job`, {
+      hint: 'Other jobs always restore from a repository.',
+    });
+  }
 }
 
 function restoreFilesInto(
-  repo: Repository,
+  repo: Repo,
   snapshot: SnapshotEntry,
   opts: RestoreJobOptions,
   deps: Deps,

@@ -2,7 +2,14 @@ import type { LifeboatConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import type { SnapshotEntry } from '../repository/api.js';
 import type { Repository } from '../repository/repository.js';
+import {
+  backupNameOf,
+  chooseLocalSnapshot,
+  listLocalSnapshots,
+  type LocalSnapshot,
+} from '../sources/snapshot/index.js';
 import type { Deps } from './deps.js';
+import { localSnapshotSpec } from './kinds/snapshot.js';
 import { jobRepositoryNames, openConfiguredRepository, repositoryConfig } from './repositories.js';
 import { describeFailure, summarizeFailure, type FailureSummary } from './runRecord.js';
 
@@ -105,4 +112,109 @@ async function newestAt(repo: Repository, atMs: number, job?: string): Promise<S
     );
   }
   return newest;
+}
+
+/** A local restore point (location `local`) as `lifeboat snapshots` lists it. */
+export interface LocalRestorePoint extends LocalSnapshot {
+  /** The repository snapshots backed up from it (the original and copies), in the repositories listed. */
+  repositorySnapshots: { repository: string; id: string }[];
+  /** quick: the provider's check only (exists, read-only, not overflowed); full: also compared with the backup's tree. */
+  checked: 'quick' | 'full';
+  /** Usable for a restore as far as checked; false with `problem` saying why. */
+  intact: boolean;
+}
+
+export interface JobLocalSnapshots {
+  job: string;
+  /** Newest first. */
+  snapshots: LocalRestorePoint[];
+  /** Set when the job's local snapshots could not be listed. */
+  error?: FailureSummary;
+}
+
+/** Snapshot jobs whose local snapshots to list: the named one, or every one that keeps some. */
+function snapshotJobsToList(config: LifeboatConfig, job?: string): string[] {
+  if (job) return config.jobs[job]?.kind === 'snapshot' ? [job] : [];
+  return Object.entries(config.jobs)
+    .filter(([, j]) => j.kind === 'snapshot' && j.keepLocal > 0)
+    .map(([name]) => name);
+}
+
+/**
+ * The local restore points of snapshot jobs (keepLocal), matched with the
+ * repository snapshots made from them. With `verify` each one is compared
+ * with its repository snapshot's tree, as restore does before using it.
+ */
+export async function listLocalRestorePoints(
+  config: LifeboatConfig,
+  opts: { job?: string; verify?: boolean },
+  repositories: readonly RepositorySnapshots[],
+  deps: Deps,
+): Promise<JobLocalSnapshots[]> {
+  const out: JobLocalSnapshots[] = [];
+  for (const name of snapshotJobsToList(config, opts.job)) {
+    const job = config.jobs[name];
+    if (job?.kind !== 'snapshot') continue;
+    try {
+      const spec = localSnapshotSpec(name, job);
+      const ctx = { logger: deps.logger, env: deps.env };
+      const points: LocalRestorePoint[] = [];
+      for (const local of await listLocalSnapshots(spec, ctx, { check: true })) {
+        const made = repositories.flatMap((r) =>
+          r.snapshots
+            .filter((s) => s.job === name && backupNameOf(s) === local.backupName)
+            .map((s) => ({ repository: r.repository, entry: s })),
+        );
+        const point: LocalRestorePoint = {
+          ...local,
+          repositorySnapshots: made.map((m) => ({ repository: m.repository, id: m.entry.id })),
+          checked: 'quick',
+          intact: local.problem === undefined,
+        };
+        if (opts.verify && point.intact)
+          Object.assign(point, await verifyLocal(config, name, job, made[0], deps));
+        points.push(point);
+      }
+      out.push({ job: name, snapshots: points });
+    } catch (err) {
+      out.push({ job: name, snapshots: [], error: summarizeFailure(err) });
+    }
+  }
+  return out;
+}
+
+/** Compare one local snapshot with the tree of the repository snapshot made from it. */
+async function verifyLocal(
+  config: LifeboatConfig,
+  name: string,
+  job: Extract<LifeboatConfig['jobs'][string], { kind: 'snapshot' }>,
+  made: { repository: string; entry: SnapshotEntry } | undefined,
+  deps: Deps,
+): Promise<Pick<LocalRestorePoint, 'checked' | 'intact' | 'problem'>> {
+  if (!made) {
+    return {
+      checked: 'quick',
+      intact: false,
+      problem: 'no repository snapshot listed here was made from it, so there is nothing to compare it with',
+    };
+  }
+  const repo = await openConfiguredRepository(config, made.repository, deps);
+  try {
+    const choice = await chooseLocalSnapshot({
+      spec: localSnapshotSpec(name, job),
+      paths: job.paths,
+      repo,
+      snapshot: made.entry,
+      host: deps.host,
+      ctx: { logger: deps.logger, env: deps.env },
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    });
+    if (choice.use) {
+      await choice.opened.close();
+      return { checked: 'full', intact: true };
+    }
+    return { checked: 'full', intact: false, problem: choice.reason };
+  } finally {
+    await repo.close();
+  }
 }

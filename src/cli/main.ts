@@ -2,7 +2,7 @@ import { CommanderError } from 'commander';
 import { ConfigError, ExitCode, InterruptedError, LifeboatError, type ExitCodeValue } from '../errors.js';
 import { runCleanups } from '../platform/cleanup.js';
 import { redact } from '../platform/redact.js';
-import { buildProgram, type ProgramIo } from './program.js';
+import { parseProgram, type ProgramIo } from './program.js';
 
 /** Turn any thrown value into the exit code documented in docs/exit-codes.md. */
 export function exitCodeFor(err: unknown): ExitCodeValue {
@@ -75,9 +75,8 @@ const defaultIo = (): ProgramIo => ({
 /** Run the CLI and return the exit code (does not exit; tests call this). */
 export async function runCli(argv: string[], io: ProgramIo = defaultIo()): Promise<number> {
   const exit = { code: ExitCode.ok as number };
-  const program = buildProgram(io, exit);
   try {
-    await program.parseAsync(argv);
+    await parseProgram(argv, io, exit);
     return exit.code;
   } catch (err) {
     if (err instanceof CommanderError) return exitCodeFor(err); // commander already printed it

@@ -1,8 +1,8 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Help, Option } from 'commander';
 import type { CommandContext, GlobalOptions } from './context.js';
 import { createLogger } from '../platform/logger.js';
 import { defaultClock } from '../platform/clock.js';
-import { registerCommands } from './commands/index.js';
+import { placeholderTerm, registerCommands, type ContextFactory } from './commands/index.js';
 import { VERSION } from '../version.js';
 import { worseExitCode } from '../errors.js';
 
@@ -18,8 +18,28 @@ export interface ProgramIo {
   stderrIsTty: boolean;
 }
 
-/** Build the commander program; handlers get a CommandContext built from the global flags. */
-export function buildProgram(io: ProgramIo, exit: ExitState = { code: 0 }): Command {
+/**
+ * Parse `argv` (node, script, arguments…) and run the command it names; handlers get a
+ * CommandContext built from the global flags. The root lists every command through a
+ * placeholder (see commands/index.ts): the command that runs is loaded then, into a
+ * second root that parses the same arguments again.
+ */
+export async function parseProgram(
+  argv: readonly string[],
+  io: ProgramIo,
+  exit: ExitState = { code: 0 },
+): Promise<void> {
+  const program = rootCommand(io);
+  registerCommands(program, async (register) => {
+    const real = rootCommand(io);
+    register(real, contextFactory(io, exit));
+    await real.parseAsync(argv);
+  });
+  await program.parseAsync(argv);
+}
+
+/** The root command with the global options, help and output, without subcommands. */
+export function rootCommand(io: ProgramIo): Command {
   const program = new Command('lifeboat');
   program
     .description(
@@ -34,6 +54,7 @@ export function buildProgram(io: ProgramIo, exit: ExitState = { code: 0 }): Comm
     .addOption(new Option('--no-color', 'no colours (also when NO_COLOR is set)'))
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .configureHelp({ subcommandTerm: (cmd) => placeholderTerm(cmd) ?? standardHelp.subcommandTerm(cmd) })
     .exitOverride();
   program.addHelpText(
     'after',
@@ -50,8 +71,14 @@ export function buildProgram(io: ProgramIo, exit: ExitState = { code: 0 }): Comm
       '10 repository missing, 11 repository locked, 12 wrong password/access denied, 130 interrupted.\n' +
       'Docs: docs/ in the lifeboat package.',
   );
+  return program;
+}
 
-  const context = (cmd: Command): CommandContext => {
+const standardHelp = new Help();
+
+/** Context of a command run: global flags, logger, clock and output of `io`. */
+export function contextFactory(io: ProgramIo, exit: ExitState): ContextFactory {
+  return (cmd: Command): CommandContext => {
     const g = cmd.optsWithGlobals() as Partial<GlobalOptions> & { color?: boolean };
     const color = g.color !== false && !io.env.NO_COLOR && !g.json && io.stderrIsTty;
     const globals: GlobalOptions = {
@@ -77,9 +104,6 @@ export function buildProgram(io: ProgramIo, exit: ExitState = { code: 0 }): Comm
       },
     };
   };
-
-  registerCommands(program, context);
-  return program;
 }
 
 export { CommanderError };

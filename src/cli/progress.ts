@@ -1,4 +1,4 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import type { CommandContext } from './context.js';
 import { monotonicMs } from '../platform/clock.js';
 
@@ -57,37 +57,60 @@ export function progressLine(p: ProgressSnapshot, elapsedMs: number): string {
 
 const silent: ProgressView = { step() {}, update() {}, succeed() {}, fail() {}, stop() {} };
 
-/** A progress view for this command's context. */
+/**
+ * A progress view for this command's context. The spinner library is imported only on a
+ * TTY, in the background: until it is there, steps are remembered (the spinner starts with
+ * the latest one) and final lines are printed plainly.
+ */
 export function createProgress(ctx: CommandContext): ProgressView {
   if (!ctx.interactive) return silent;
+  let makeSpinner: (() => Ora) | undefined;
   let spinner: Ora | undefined;
+  let shown: string | undefined; // the text to show, while a step is running
   let label = '';
   let started = monotonicMs();
   let lastDraw = 0;
-  const ensure = () => (spinner ??= ora({ stream: process.stderr, color: 'cyan', isEnabled: true }).start());
+  const show = (text: string) => {
+    shown = text;
+    if (!makeSpinner) return;
+    spinner ??= makeSpinner();
+    spinner.text = text;
+  };
+  const finish = (text: string, how: 'succeed' | 'fail') => {
+    if (spinner) spinner[how](text);
+    else process.stderr.write(`${how === 'succeed' ? '✔' : '✖'} ${text}\n`);
+    spinner = undefined;
+    shown = undefined;
+  };
+  void import('ora').then(
+    ({ default: ora }) => {
+      makeSpinner = () => ora({ stream: process.stderr, color: 'cyan', isEnabled: true }).start();
+      if (shown !== undefined) show(shown);
+    },
+    () => {}, // no spinner then; the result is printed all the same
+  );
   return {
     step(text) {
       label = text;
       started = monotonicMs();
-      ensure().text = text;
+      show(text);
     },
     update(p) {
       const now = monotonicMs();
       if (now - lastDraw < 100) return; // redraw at most 10 times a second
       lastDraw = now;
-      ensure().text = `${label}: ${progressLine(p, now - started)}`;
+      show(`${label}: ${progressLine(p, now - started)}`);
     },
     succeed(text) {
-      ensure().succeed(text);
-      spinner = undefined;
+      finish(text, 'succeed');
     },
     fail(text) {
-      ensure().fail(text);
-      spinner = undefined;
+      finish(text, 'fail');
     },
     stop() {
       spinner?.stop();
       spinner = undefined;
+      shown = undefined;
     },
   };
 }

@@ -54,6 +54,44 @@ export interface SnapshotEntry extends SnapshotRecord {
 export interface Chunker {
   /** Cut a stream into chunks (~1 MiB average); the last chunk may be short. */
   chunks(input: Readable | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
+  /** Optional fast path: a synchronous cutter that also takes zero runs by length (chunker.ts ChunkCutter). */
+  cutter?(): ChunkSink;
+}
+
+/** A chunk of zero bytes only, cut from zero runs given by length: nothing to store. */
+export interface ZeroChunk {
+  zero: number;
+}
+
+/**
+ * Synchronous content-defined chunking of one stream, fed piece by piece.
+ * Chunks (own ArrayBuffers, transferable) or zero chunks are appended to
+ * `out`; the boundaries do not depend on how the input is split, nor on
+ * whether zeros come as bytes or as pushZeros lengths.
+ */
+export interface ChunkSink {
+  pushInto(piece: Uint8Array, out: (Uint8Array | ZeroChunk)[]): void;
+  pushZeros(length: number, out: (Uint8Array | ZeroChunk)[]): void;
+  /** The last, short chunk (if any bytes are left). */
+  endChunk(): Uint8Array | ZeroChunk | undefined;
+  /** Bytes of the chunk in progress: at most these last bytes pushed are still referenced. */
+  readonly pendingBytes: number;
+}
+
+export interface SaveBlobOptions {
+  /**
+   * The caller gives `data` away: the repository may move its memory to a
+   * worker thread (it becomes detached, length 0) instead of copying it. Only
+   * a buffer that owns its whole ArrayBuffer can be moved; others are copied.
+   */
+  transfer?: boolean;
+}
+
+/** A SHA-256 computed off the calling thread (see WorkerPool.hashStream). */
+export interface ContentHasher {
+  /** Hash `data` next; resolves once it was read (SharedArrayBuffer views are read in place, others copied). */
+  update(data: Uint8Array): Promise<void>;
+  digest(): Promise<string>;
 }
 
 export interface SaveBlobResult {
@@ -73,9 +111,24 @@ export interface Repo {
   blobId(data: Uint8Array): BlobId;
   hasBlob(id: BlobId): boolean;
   /** Save a blob unless already present; compression, encryption and packing happen inside. */
-  saveBlob(type: BlobType, data: Uint8Array): Promise<SaveBlobResult>;
+  saveBlob(type: BlobType, data: Uint8Array, opts?: SaveBlobOptions): Promise<SaveBlobResult>;
+  /** Optional: a SHA-256 computed on a worker thread (whole-file hashes of large files). */
+  contentHasher?(): ContentHasher;
   /** Read, decrypt and verify a blob; throws IntegrityError on any mismatch. */
   loadBlob(id: BlobId): Promise<Uint8Array>;
+  /** Plaintext length of a stored blob, when known without reading it (optional: batch restore). */
+  blobLength?(id: BlobId): number | undefined;
+  /**
+   * Load many blobs with few storage reads (optional: batch restore). `consume`
+   * gets every distinct ID once with its plaintext or the error loadBlob would throw.
+   */
+  loadBlobs?(
+    ids: Iterable<BlobId>,
+    consume: (
+      id: BlobId,
+      result: { ok: true; data: Buffer } | { ok: false; error: unknown },
+    ) => void | Promise<void>,
+  ): Promise<void>;
   saveTree(tree: Tree): Promise<BlobId>;
   loadTree(id: BlobId): Promise<Tree>;
   /** Write all pending packs and the index. Must be called before saveSnapshot. */

@@ -7,7 +7,8 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Chunker } from './api.js';
+import type { Chunker, ChunkSink, ZeroChunk } from './api.js';
+import { gearScanner, type GearScanner } from './gearScan.js';
 
 /** Chunk size bounds; stored (authenticated) in the repository config. */
 export interface ChunkerParams {
@@ -60,12 +61,24 @@ function topBitsMask(bits: number): number {
   return (~0 << (32 - bits)) | 0;
 }
 
+/** What ChunkCutter emits: the bytes of a chunk, or the length of an all-zero chunk cut from zero runs. */
+export type CutChunk = Uint8Array | ZeroChunk;
+
 /**
  * The synchronous core: feed pieces of a stream, get complete chunks back.
  * Memory is bounded by maxSize (the bytes of the chunk in progress).
+ *
+ * Every chunk returned owns exactly its own ArrayBuffer (byteOffset 0,
+ * byteLength = length): it is assembled with one copy out of the pieces, so
+ * it can be transferred to a worker thread without another copy, and the
+ * pieces are never concatenated pairwise. Runs of zeros can be fed by length
+ * (pushZeros) — the boundaries are exactly those of feeding the zero bytes,
+ * but a chunk made only of such runs comes out as `{ zero: n }`, without
+ * memory, and long runs cost O(1) instead of a hash step per byte.
  */
-export class ChunkCutter {
+export class ChunkCutter implements ChunkSink {
   private readonly gear: Int32Array;
+  private readonly scanner: GearScanner;
   private readonly minSize: number;
   private readonly avgSize: number;
   private readonly maxSize: number;
@@ -73,8 +86,10 @@ export class ChunkCutter {
   private readonly maskSmall: number;
   private readonly maskLarge: number;
 
-  /** Bytes of the chunk in progress that arrived in earlier pieces. */
-  private held: Uint8Array[] = [];
+  /** Parts of the chunk in progress that arrived earlier: byte pieces, or lengths of zero runs. */
+  private held: (Uint8Array | number)[] = [];
+  /** True while every held part is a zero run. */
+  private heldZerosOnly = true;
   /** Length of the chunk in progress, including bytes consumed from the current piece. */
   private size = 0;
   private hash = 0;
@@ -84,6 +99,7 @@ export class ChunkCutter {
     if (problem) throw new RangeError(`invalid chunker parameters: ${problem}`);
     if (gear.length !== 256) throw new RangeError('gear table must have 256 entries');
     this.gear = gear;
+    this.scanner = gearScanner(gear);
     this.minSize = params.minSize;
     this.avgSize = params.avgSize;
     this.maxSize = params.maxSize;
@@ -92,39 +108,76 @@ export class ChunkCutter {
     this.maskLarge = topBitsMask(Math.max(1, bits - 2));
   }
 
-  /** Consume one piece; returns the chunks it completed (possibly none). */
+  /**
+   * Bytes of the chunk in progress. The cutter references (and so keeps) at
+   * most this many of the last bytes pushed; anything earlier is free.
+   */
+  get pendingBytes(): number {
+    return this.size;
+  }
+
+  /** Consume one piece; returns the chunks it completed (possibly none). The piece is not modified. */
   push(piece: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
+    this.pushInto(piece, out as CutChunk[]);
+    return out;
+  }
+
+  /**
+   * Consume one piece into `out`. The cutter keeps a reference to the tail of
+   * the piece until the chunk in progress is cut: the caller must not
+   * overwrite a piece after handing it over.
+   */
+  pushInto(piece: Uint8Array, out: CutChunk[]): void {
     const n = piece.length;
     let start = 0; // where the chunk in progress begins within `piece`
-    let i = 0;
-    while (i < n) {
-      const cut = this.scan(piece, i);
+    while (start < n) {
+      const cut = this.scan(piece, start);
       if (cut < 0) break;
-      out.push(this.take(piece, start, cut));
+      out.push(this.take(piece.subarray(start, cut)));
       start = cut;
-      i = cut;
     }
-    if (start < n) this.held.push(start === 0 ? piece : piece.subarray(start));
-    return out;
+    if (start < n) {
+      this.held.push(start === 0 ? piece : piece.subarray(start));
+      this.heldZerosOnly = false;
+    }
+  }
+
+  /** Consume `length` zero bytes without their memory; same boundaries as push(new Uint8Array(length)). */
+  pushZeros(length: number, out: CutChunk[]): void {
+    let left = length;
+    while (left > 0) {
+      const cut = this.scanZeros(left);
+      if (cut < 0) {
+        this.held.push(left);
+        return;
+      }
+      this.held.push(cut);
+      out.push(this.assemble());
+      left -= cut;
+    }
   }
 
   /** The final (short) chunk, if any bytes remain. */
   end(): Uint8Array | undefined {
+    const last = this.endChunk();
+    if (last === undefined || last instanceof Uint8Array) return last;
+    return new Uint8Array(last.zero);
+  }
+
+  /** The final (short) chunk, if any bytes remain, as pushInto would emit it. */
+  endChunk(): CutChunk | undefined {
     if (this.size === 0) return undefined;
-    const last = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
-    this.reset();
-    return last;
+    return this.assemble();
   }
 
   /**
    * Advance over `buf` from `from`; return the exclusive end index of a chunk
    * boundary found in this piece, or -1 after consuming the whole piece.
-   * The hot loop: 32-bit gear hash, no allocation.
+   * The hot loop, the 32-bit gear hash, runs in gearScan.ts.
    */
   private scan(buf: Uint8Array, from: number): number {
     const n = buf.length;
-    const gear = this.gear;
     const base = this.size; // bytes of the chunk in progress before `from`
     let i = from;
     // FastCDC skips hashing below the minimum size: no cut can happen there.
@@ -136,47 +189,113 @@ export class ChunkCutter {
       }
     }
     let h = this.hash;
-    const maskSmall = this.maskSmall;
-    let stop = Math.min(n, from + (this.avgSize - base));
-    for (; i < stop; i++) {
-      h = ((h << 1) + gear[buf[i]!]!) | 0;
-      if ((h & maskSmall) === 0) return this.cutAt(i + 1);
+    // Before the average size the stricter mask, then the looser one, up to the maximum size.
+    const smallEnd = Math.min(n, from + (this.avgSize - base));
+    if (i < smallEnd) {
+      const r = this.scanner.scan(buf, i, smallEnd, h, this.maskSmall);
+      if (r.end >= 0) return this.cutAfter(r.end - from) + from;
+      h = r.hash;
+      i = smallEnd;
     }
-    const maskLarge = this.maskLarge;
     const maxEnd = from + (this.maxSize - base);
-    stop = Math.min(n, maxEnd);
-    for (; i < stop; i++) {
-      h = ((h << 1) + gear[buf[i]!]!) | 0;
-      if ((h & maskLarge) === 0) return this.cutAt(i + 1);
+    const largeEnd = Math.min(n, maxEnd);
+    if (i < largeEnd) {
+      const r = this.scanner.scan(buf, i, largeEnd, h, this.maskLarge);
+      if (r.end >= 0) return this.cutAfter(r.end - from) + from;
+      h = r.hash;
+      i = largeEnd;
     }
-    if (i === maxEnd) return this.cutAt(i);
+    if (i === maxEnd) return this.cutAfter(i - from) + from;
     this.size = base + (i - from);
     this.hash = h;
     return -1;
   }
 
-  private cutAt(end: number): number {
-    this.hash = 0;
-    return end;
-  }
-
-  /** Assemble the finished chunk from held pieces plus `piece[start, end)`. */
-  private take(piece: Uint8Array, start: number, end: number): Uint8Array {
-    let chunk: Uint8Array;
-    if (this.held.length === 0) {
-      chunk = piece.subarray(start, end);
-    } else {
-      this.held.push(piece.subarray(start, end));
-      chunk = Buffer.concat(this.held);
+  /**
+   * scan() over `avail` virtual zero bytes: returns how many of them end the
+   * chunk in progress, or -1 after consuming all. Each zero byte maps h to
+   * 2h + gear[0]; after 32 such steps h no longer depends on its start value
+   * (it is -gear[0] mod 2^32), so the loops below run at most 32 steps per
+   * mask region and then decide the rest of the region at once.
+   */
+  private scanZeros(avail: number): number {
+    const g0 = this.gear[0]!;
+    const base = this.size;
+    let i = 0;
+    if (base < this.minSize) {
+      i = Math.min(avail, this.minSize - base);
+      if (base + i < this.minSize) {
+        this.size = base + i;
+        return -1;
+      }
     }
-    this.reset();
-    return chunk;
+    let h = this.hash;
+    let steps = 0; // zero bytes hashed in this call; h is fixed once steps >= 32
+    const regions: [number, number][] = [
+      [Math.min(avail, this.avgSize - base), this.maskSmall],
+      [Math.min(avail, this.maxSize - base), this.maskLarge],
+    ];
+    for (const [stop, mask] of regions) {
+      while (i < stop) {
+        if (steps >= 32) {
+          // Every further byte leaves h as it is: a cut at the next byte or none in this region.
+          if ((h & mask) === 0) return this.cutAfter(i + 1);
+          i = stop;
+          break;
+        }
+        h = ((h << 1) + g0) | 0;
+        steps++;
+        i++;
+        if ((h & mask) === 0) return this.cutAfter(i);
+      }
+    }
+    if (base + i === this.maxSize) return this.cutAfter(i);
+    this.size = base + i;
+    this.hash = h;
+    return -1;
   }
 
-  private reset(): void {
+  /** A boundary `consumed` bytes into the current input completes the chunk in progress; returns `consumed`. */
+  private cutAfter(consumed: number): number {
+    this.size += consumed;
+    this.hash = 0;
+    return consumed;
+  }
+
+  /** The finished chunk: the held parts plus `last`. */
+  private take(last: Uint8Array): CutChunk {
+    this.held.push(last);
+    this.heldZerosOnly = false;
+    return this.assemble();
+  }
+
+  /** Copy the held parts of the finished chunk into one buffer of its own (or a zero chunk), and reset. */
+  private assemble(): CutChunk {
+    const size = this.size;
+    const held = this.held;
+    let chunk: CutChunk;
+    if (this.heldZerosOnly) {
+      chunk = { zero: size };
+    } else {
+      // allocUnsafeSlow: an ArrayBuffer of exactly this chunk (transferable), no zero-fill.
+      const buf = Buffer.allocUnsafeSlow(size);
+      let at = 0;
+      for (const part of held) {
+        if (typeof part === 'number') {
+          buf.fill(0, at, at + part);
+          at += part;
+        } else {
+          buf.set(part, at);
+          at += part.length;
+        }
+      }
+      chunk = buf;
+    }
     this.held = [];
+    this.heldZerosOnly = true;
     this.size = 0;
     this.hash = 0;
+    return chunk;
   }
 }
 
@@ -190,15 +309,20 @@ async function* pieces(input: Readable | AsyncIterable<Uint8Array>): AsyncIterab
 
 /**
  * The repository's streaming chunker (implements the Chunker contract of api.ts).
- * Chunks may share memory with the input pieces, and bytes of a chunk in
- * progress are held by reference: a producer must not overwrite a piece after
- * handing it over (Node streams never do).
+ * Every chunk owns its memory (one copy out of the input pieces); bytes of a
+ * chunk in progress are held by reference until it is cut: a producer must
+ * not overwrite a piece after handing it over (Node streams never do).
  */
 export class FastCdcChunker implements Chunker {
   constructor(
     private readonly gear: Int32Array,
     private readonly params: ChunkerParams = DEFAULT_CHUNKER_PARAMS,
   ) {}
+
+  /** A synchronous cutter for one stream (the fast path of sources that read files themselves). */
+  cutter(): ChunkCutter {
+    return new ChunkCutter(this.gear, this.params);
+  }
 
   /** Cut a stream into chunks without holding more than one chunk in progress. */
   async *chunks(input: Readable | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {

@@ -3,6 +3,11 @@
  * pack when it reaches the target size and uploads it under the SHA-256 of
  * its bytes. At most `maxUploads` packs are uploading at once; adding to a
  * full pack waits for a slot, which is what pushes back on the producer.
+ *
+ * A pack is built in one buffer that each sealed blob is copied into as it
+ * arrives (no concatenation of the whole pack at the end), and that buffer is
+ * reused for a later pack once its upload is done: its pages are already
+ * mapped, so filling it again costs a memcpy and no page faults.
  */
 import type { Storage } from '../storage/types.js';
 import type { BlobType } from './api.js';
@@ -20,19 +25,30 @@ export interface PackWriterOptions {
   onPackStored: (pack: IndexedPack) => void;
   /** Called once when an upload fails (later add/flush calls throw the same error). */
   onFailure: (err: unknown) => void;
-  /** Hex SHA-256 of a finished pack (may run on a worker; takes ownership of the buffer). */
+  /**
+   * Hex SHA-256 of a finished pack (may run on a worker). Gets a view from
+   * offset 0 of a buffer it may take whole; returns a view of the same bytes.
+   */
   sha256: (pack: Buffer) => Promise<{ hex: string; data: Buffer }>;
 }
 
 interface OpenPack {
-  parts: Buffer[];
+  buf: Buffer;
   entries: PackEntry[];
   bytes: number;
 }
 
+/** First size of a tree pack's buffer; it doubles as needed (tree packs are usually small). */
+const INITIAL_TREE_BUFFER = 1024 * 1024;
+/** Room past the target size for the blob that fills a data pack (a chunk is at most 4 MiB by default). */
+const DATA_HEADROOM = 4 * 1024 * 1024 + 64 * 1024;
+/** Pack buffers kept for reuse after their upload. */
+const SPARE_BUFFERS = 1;
+
 export class PackWriter {
   private readonly open: Record<BlobType, OpenPack | undefined> = { data: undefined, tree: undefined };
   private readonly uploads = new Set<Promise<void>>();
+  private readonly spare: Buffer[] = [];
   private failure: unknown;
 
   constructor(private readonly opts: PackWriterOptions) {}
@@ -44,11 +60,10 @@ export class PackWriter {
     sealed: readonly Buffer[],
   ): Promise<void> {
     this.throwIfFailed();
-    const pack = (this.open[type] ??= { parts: [], entries: [], bytes: 0 });
+    const pack = (this.open[type] ??= { buf: this.takeBuffer(type), entries: [], bytes: 0 });
     const length = sealed.reduce((n, part) => n + part.length, 0);
     pack.entries.push({ ...blob, type, offset: pack.bytes, length });
-    pack.parts.push(...sealed);
-    pack.bytes += length;
+    this.append(pack, sealed);
     if (pack.bytes >= this.opts.packSize) await this.close(type);
   }
 
@@ -78,15 +93,18 @@ export class PackWriter {
     this.open[type] = undefined;
     while (this.uploads.size >= this.opts.maxUploads) await Promise.race(this.uploads);
     this.throwIfFailed();
-    pack.parts.push(buildPackTrailer(this.opts.encryptionKey, pack.entries));
-    const size = pack.bytes + pack.parts.at(-1)!.length;
-    const whole = Buffer.concat(pack.parts, size);
-    pack.parts = []; // the pieces are not needed any more; let them go while this pack uploads
+    this.append(pack, [buildPackTrailer(this.opts.encryptionKey, pack.entries)]);
+    const size = pack.bytes;
     // Hashing happens inside the upload promise so the next pack can fill meanwhile.
     const upload = this.opts
-      .sha256(whole)
+      .sha256(pack.buf.subarray(0, size))
       .then(async ({ hex: id, data: bytes }) => {
         await this.opts.storage.put(packKey(id), bytes, { size });
+        // Stored (the storage keeps no reference to the body): the buffer can take another data pack.
+        const whole = Buffer.from(bytes.buffer, 0, bytes.buffer.byteLength);
+        if (type === 'data' && this.spare.length < SPARE_BUFFERS && whole.length >= this.opts.packSize) {
+          this.spare.push(whole);
+        }
         return id;
       })
       .then((id) =>
@@ -110,6 +128,30 @@ export class PackWriter {
       })
       .finally(() => this.uploads.delete(upload));
     this.uploads.add(upload);
+  }
+
+  /** Copy `parts` to the end of the pack, growing its buffer when they do not fit. */
+  private append(pack: OpenPack, parts: readonly Uint8Array[]): void {
+    const length = parts.reduce((n, part) => n + part.length, 0);
+    if (pack.bytes + length > pack.buf.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(pack.bytes + length, 2 * pack.buf.length));
+      pack.buf.copy(grown, 0, 0, pack.bytes);
+      pack.buf = grown;
+    }
+    for (const part of parts) {
+      pack.buf.set(part, pack.bytes);
+      pack.bytes += part.length;
+    }
+  }
+
+  /**
+   * A buffer for a new pack, owning its ArrayBuffer: a spare one for data, or
+   * a new one. Only the pages written to take memory, so a data pack's buffer
+   * is allocated at its full size (no growing copies).
+   */
+  private takeBuffer(type: BlobType): Buffer {
+    if (type === 'tree') return Buffer.allocUnsafeSlow(INITIAL_TREE_BUFFER);
+    return this.spare.pop() ?? Buffer.allocUnsafeSlow(this.opts.packSize + DATA_HEADROOM);
   }
 
   private throwIfFailed(): void {

@@ -36,7 +36,7 @@ import {
   type StoredPack,
 } from './maintenance.js';
 import type { Repository } from './repository.js';
-import { planAroundLocks, type LockedObject } from './retention-lock.js';
+import { planAroundLocks, reportedLocks, type LockedObject } from './retention-lock.js';
 import { mapLimit } from './storageIo.js';
 import { referencedBlobs } from './tree.js';
 
@@ -266,6 +266,7 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
   const changed = deletePacks.length + repackPacks.length + droppedMissingPacks.length > 0;
   // Also compact: many small index files (one per backup) slow every open.
   const rewrite = changed || view.fileIds.length - locks.indexFiles.size > chunkPacks(keepPacks).length;
+  const locked = reportedLocks(locks, rewrite);
 
   const sum = (xs: { size: number }[]) => xs.reduce((n, x) => n + x.size, 0);
   const copied = repackPacks.reduce((n, p) => n + p.usedBytes, 0);
@@ -293,7 +294,7 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
     },
     maxUnused,
     leftoverMinAgeMs,
-    ...(locks.locked.length ? { locked: locks.locked } : {}),
+    ...(locked.length ? { locked } : {}),
   };
   return {
     summary,

@@ -4,11 +4,12 @@
  * locks, key slots and statistics. Format: docs/repository-format.md.
  *
  * Write path of a blob (saveBlob):
- *   calling thread: HMAC → dedup check → (wait for byte budget) → hand to the
- *   compression pool → [in submission order] AES-GCM seal → pack writer →
- *   pack upload (≤ 2 at once) → in-memory index → index file (every 32 packs
- *   and at flush). saveBlob returns as soon as the blob is accepted; errors of
- *   the background steps surface at the next saveBlob, flush or saveSnapshot.
+ *   calling thread: HMAC → dedup check → (wait for byte budget) → one worker
+ *   job per blob: zstd + AES-GCM seal, the blob's buffer moved, not copied
+ *   (workerPool.ts) → [in submission order] pack writer → pack upload
+ *   (≤ 4 at once) → in-memory index → index file (every 32 packs and at
+ *   flush). saveBlob returns as soon as the blob is accepted; errors of the
+ *   background steps surface at the next saveBlob, flush or saveSnapshot.
  */
 import { IntegrityError, RepositoryMissingError } from '../errors.js';
 import type { Clock } from '../platform/clock.js';
@@ -16,20 +17,30 @@ import { silentLogger, type Logger } from '../platform/logger.js';
 import { StorageConflictError, StorageNotFoundError } from '../storage/errors.js';
 import type { Storage } from '../storage/types.js';
 import { VERSION } from '../version.js';
-import type { BlobType, Chunker, Repo, SaveBlobResult, SnapshotEntry, SnapshotRecord } from './api.js';
-import { BlobIndex } from './blobIndex.js';
+import type {
+  BlobType,
+  Chunker,
+  ContentHasher,
+  Repo,
+  SaveBlobOptions,
+  SaveBlobResult,
+  SnapshotEntry,
+  SnapshotRecord,
+} from './api.js';
+import { BlobIndex, type BlobLocation } from './blobIndex.js';
 import { openStoredBlob } from './blobReader.js';
+import { PackWindows } from './packWindows.js';
+import {
+  planPackReads,
+  readPackRanges,
+  type BlobConsumer,
+  type BlobPlace,
+  type PackRange,
+} from './packReadPlan.js';
 import { ByteBudget } from './byteBudget.js';
 import { DEFAULT_CHUNKER_PARAMS, deriveGearTable, FastCdcChunker, type ChunkerParams } from './chunker.js';
 import { WorkerPool } from './workerPool.js';
-import {
-  associatedData,
-  computeBlobId,
-  generateMasterKey,
-  randomHex,
-  sealParts,
-  type MasterKey,
-} from './crypto.js';
+import { associatedData, computeBlobId, generateMasterKey, randomHex, type MasterKey } from './crypto.js';
 import { InvalidRepositoryInputError, RepositoryExistsError, SnapshotNotFoundError } from './errors.js';
 import { readIndexFile, writeIndexFile, type IndexedPack } from './indexFile.js';
 import {
@@ -206,6 +217,15 @@ async function readConfig(storage: Storage): Promise<ConfigFile> {
   return parseConfigFile(bytes, storage.url);
 }
 
+/** The error for a blob whose pack is gone (read side: loadBlobs, loadTree). */
+function missingPack(url: string, key: string, blob: string, cause: unknown, more = ''): IntegrityError {
+  return new IntegrityError(`pack ${key} holding blob ${blob}${more} is missing from ${url}`, {
+    hint: 'Run `lifeboat check`; restore the pack from another copy of the repository.',
+    details: { blob, pack: key },
+    cause,
+  });
+}
+
 /** Create a new repository in an empty location and open it. */
 export async function initRepository(
   storage: Storage,
@@ -292,6 +312,9 @@ export class Repository implements Repo {
   private gear: Int32Array | undefined;
 
   private readonly snapshotCache = new Map<string, SnapshotEntry>();
+  private readonly treeWindows = new PackWindows((packId, offset, length) =>
+    readObject(this.storage, packKey(packId), { offset, length }),
+  );
   private snapshotProblems: (ObjectProblem & { error: IntegrityError })[] = [];
   private readonly heldLocks = new Set<RepositoryLock>();
 
@@ -315,6 +338,7 @@ export class Repository implements Repo {
     this.toolVersion = opts.toolVersion ?? VERSION;
     this.pool = new WorkerPool({
       level: parameters.compression.level,
+      sealKey: master.encryption,
       ...(opts.compressionWorkers === undefined ? {} : { workers: opts.compressionWorkers }),
     });
     this.budget = new ByteBudget(opts.maxInFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES);
@@ -325,7 +349,7 @@ export class Repository implements Repo {
       maxUploads: Math.max(1, Math.min(MAX_UPLOADS, storage.capabilities.maxConnections)),
       onPackStored: (pack) => this.packStored(pack),
       onFailure: (err) => this.fail(err),
-      sha256: (pack) => this.pool.sha256(pack),
+      sha256: (pack) => this.pool.sha256(pack, true),
     });
   }
 
@@ -347,8 +371,17 @@ export class Repository implements Repo {
     return this.index.has(id) || this.pending.has(id);
   }
 
-  /** Accept a blob for storage unless it is already there; returns once accepted (see flush). */
-  async saveBlob(type: BlobType, data: Uint8Array): Promise<SaveBlobResult> {
+  /** A SHA-256 computed on a worker thread, for whole-file hashes. */
+  contentHasher(): ContentHasher {
+    return this.pool.hashStream();
+  }
+
+  /**
+   * Accept a blob for storage unless it is already there; returns once
+   * accepted (see flush). Without `transfer` the caller may reuse `data` as
+   * soon as this returns (it is copied first); with it, `data` is given away.
+   */
+  async saveBlob(type: BlobType, data: Uint8Array, opts: SaveBlobOptions = {}): Promise<SaveBlobResult> {
     this.throwIfUnusable();
     if (type !== 'data' && type !== 'tree')
       throw new InvalidRepositoryInputError(`unknown blob type ${String(type)}`);
@@ -357,9 +390,12 @@ export class Repository implements Repo {
     if (this.index.has(id) || this.pending.has(id)) return { id, stored: false, length };
     // Marked before any await, so concurrent saves of the same content store it once.
     this.pending.add(id);
-    // Our own copy: the caller may reuse its buffer, and the copy can move to a worker thread.
-    const owned = Buffer.allocUnsafeSlow(length); // own ArrayBuffer, no zero-fill: transferable as is
-    owned.set(data);
+    // Unless given away, our own copy: the caller may reuse its buffer, and the copy can move to a worker.
+    let owned = data;
+    if (opts.transfer !== true) {
+      owned = Buffer.allocUnsafeSlow(length); // own ArrayBuffer, no zero-fill: transferable as is
+      owned.set(data);
+    }
     try {
       await this.budget.acquire(length);
     } catch (err) {
@@ -368,18 +404,17 @@ export class Repository implements Repo {
     }
     this.written.blobs++;
     this.written.rawBytes += length;
-    const compressed = this.pool.compress(owned);
-    compressed.catch(() => {}); // observed below, in order; avoid an unhandled rejection meanwhile
+    const sealing = this.pool.seal(owned, associatedData.blob(type, id), true);
+    sealing.catch(() => {}); // observed below, in order; avoid an unhandled rejection meanwhile
     this.tail = this.tail.then(async () => {
       if (this.failure !== undefined) return;
       try {
-        const result = await compressed;
-        const sealed = sealParts(this.master.encryption, result.bytes, associatedData.blob(type, id));
+        const { sealed, length: storedLength, compressed } = await sealing;
         this.budget.release(length);
-        this.written.storedBytes += sealed.reduce((n, part) => n + part.length, 0);
+        this.written.storedBytes += storedLength;
         await this.packs.add(
           type,
-          { id, compression: result.compressed ? 'zstd' : 'none', rawLength: length },
+          { id, compression: compressed ? 'zstd' : 'none', rawLength: length },
           sealed,
         );
       } catch (err) {
@@ -419,6 +454,75 @@ export class Repository implements Repo {
     return openStoredBlob(this.master, this.pool, record, { id, ...loc }, key, this.url);
   }
 
+  /** Plaintext length of a stored blob (from the index), or undefined when it is not indexed. */
+  blobLength(id: BlobId): number | undefined {
+    return this.index.get(id)?.rawLength;
+  }
+
+  /**
+   * Load many blobs with few storage reads: grouped by pack, one ranged read
+   * per run of nearby blobs (packReadPlan.ts). `consume` gets every distinct ID
+   * once, roughly in the order given, with its plaintext or the error
+   * loadBlob would throw; it may return a promise to hold back further blobs.
+   */
+  async loadBlobs(ids: Iterable<BlobId>, consume: BlobConsumer): Promise<void> {
+    const wanted = [...new Set(ids)];
+    if (wanted.some((id) => !this.index.has(id) && this.pending.has(id))) await this.flushPacks();
+    const places: BlobPlace[] = [];
+    const unindexed: BlobId[] = [];
+    for (const id of wanted) {
+      const loc = this.index.get(id);
+      if (loc)
+        places.push({
+          id,
+          packId: loc.packId,
+          offset: loc.offset,
+          length: loc.length,
+          rawLength: loc.rawLength,
+        });
+      else unindexed.push(id);
+    }
+    await readPackRanges(
+      {
+        readRange: (range) => this.readPackRange(range),
+        openBlob: (blob, record) => {
+          const loc = this.index.get(blob.id)!;
+          return openStoredBlob(
+            this.master,
+            this.pool,
+            record,
+            { id: blob.id, ...loc },
+            packKey(loc.packId),
+            this.url,
+          );
+        },
+      },
+      planPackReads(places),
+      consume,
+    );
+    // Not in the index: loadBlob produces the error (a snapshot refers to data the repository lacks).
+    for (const id of unindexed) {
+      await this.loadBlob(id).then(
+        (data) => consume(id, { ok: true, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }),
+        (error: unknown) => consume(id, { ok: false, error }),
+      );
+    }
+  }
+
+  /** One ranged read of a pack for loadBlobs; a missing pack is an IntegrityError naming it. */
+  private async readPackRange(range: PackRange): Promise<Buffer> {
+    const key = packKey(range.packId);
+    try {
+      return await readObject(this.storage, key, { offset: range.offset, length: range.length });
+    } catch (err) {
+      if (err instanceof StorageNotFoundError) {
+        const more = range.blobs.length > 1 ? ` (and ${range.blobs.length - 1} more blobs)` : '';
+        throw missingPack(this.url, key, range.blobs[0]!.id, err, more);
+      }
+      throw err;
+    }
+  }
+
   /** Store a directory listing as a tree blob (canonical JSON, so equal trees dedup). */
   async saveTree(tree: Tree): Promise<BlobId> {
     return (await this.saveBlob('tree', encodeTree(tree))).id;
@@ -432,7 +536,20 @@ export class Repository implements Repo {
         details: { blob: id },
       });
     }
-    return decodeTree(await this.loadBlob(id), id);
+    return decodeTree(loc ? await this.loadTreeAt(id, loc) : await this.loadBlob(id), id);
+  }
+
+  /** A tree blob through the pack windows (packWindows.ts): one read serves the trees stored near it. */
+  private async loadTreeAt(id: BlobId, loc: BlobLocation): Promise<Buffer> {
+    const key = packKey(loc.packId);
+    let record: Buffer;
+    try {
+      record = await this.treeWindows.get(loc.packId, loc.offset, loc.length);
+    } catch (err) {
+      if (err instanceof StorageNotFoundError) throw missingPack(this.url, key, id, err);
+      throw err;
+    }
+    return openStoredBlob(this.master, this.pool, record, { id, ...loc }, key, this.url);
   }
 
   /** Upload every pending blob and write the index: after this, everything saved is durable. */

@@ -46,8 +46,11 @@ export interface ObjectRetention {
 /** What a storage must offer to lock objects (S3Storage has it). */
 export interface RetentionControl {
   getRetention(key: string): Promise<ObjectRetention | undefined>;
-  /** Keep the object locked at least until `until`; never shortens a retention. */
-  extendRetention(key: string, until: Date): Promise<void>;
+  /**
+   * Keep the object locked at least until `until`; never shortens a retention.
+   * `known` is its retention as just read (null: none), so it is not read again.
+   */
+  extendRetention(key: string, until: Date, known?: ObjectRetention | null): Promise<void>;
 }
 
 /** Whether a repository's storage can make objects undeletable, and why not. */
@@ -223,7 +226,7 @@ export async function applyRetention(
   await mapLimit(entries, opts.concurrency ?? concurrencyOf(repo), async ([key, until]) => {
     const current = await control.getRetention(key);
     if (!current || current.retainUntil.getTime() < until) {
-      await control.extendRetention(key, new Date(until + slack));
+      await control.extendRetention(key, new Date(until + slack), current ?? null);
       extended++;
     }
     opts.onProgress?.(++done, entries.length);
@@ -293,8 +296,25 @@ export interface LockedObject {
 export interface PruneLocks {
   /** Index files prune must not delete. */
   indexFiles: Set<string>;
-  /** Every object kept because of a retention, for the report. */
+  /** Packs kept because of a retention, and the locked index files that hold some of them. */
   locked: LockedObject[];
+  /** The other locked index files: worth reporting only when prune rewrites the index (see reportedLocks). */
+  idleIndexFiles: LockedObject[];
+}
+
+/**
+ * What a prune reports as kept because of a retention: every locked index
+ * file when it rewrites the index (it would otherwise delete them), else
+ * only those that hold a pack it would otherwise delete — not the whole
+ * locked index on every prune.
+ */
+export function reportedLocks(locks: PruneLocks, rewritesIndex: boolean): LockedObject[] {
+  if (!rewritesIndex || locks.idleIndexFiles.length === 0) return locks.locked;
+  return [...locks.locked, ...locks.idleIndexFiles].sort(byKey);
+}
+
+function byKey(a: { key: string }, b: { key: string }): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 /**
@@ -316,7 +336,7 @@ export async function planAroundLocks(
   },
   now: number,
 ): Promise<PruneLocks> {
-  const result: PruneLocks = { indexFiles: new Set(), locked: [] };
+  const result: PruneLocks = { indexFiles: new Set(), locked: [], idleIndexFiles: [] };
   if (!retentionControl(repo.internals().storage)) return result;
   const candidates = [...plan.deletePacks, ...plan.repackPacks, ...plan.leftoverDelete].map((p) =>
     packKey(p.id),
@@ -326,12 +346,9 @@ export async function planAroundLocks(
 
   /** Pack → latest retention among the locked index files listing it. */
   const pinned = new Map<string, { until: number; file: string }>();
-  for (const id of view.fileIds) {
-    const until = locks.get(indexKey(id));
-    if (until === undefined) continue;
-    result.indexFiles.add(id);
-    result.locked.push({ key: indexKey(id), lockedUntil: iso(until), reason: 'locked' });
-  }
+  for (const id of view.fileIds) if (locks.has(indexKey(id))) result.indexFiles.add(id);
+  /** Locked index files that hold a pack prune would otherwise delete. */
+  const holding = new Set<string>();
   if (result.indexFiles.size > 0) {
     for (const [packId, files] of view.packFiles) {
       for (const file of files) {
@@ -346,13 +363,13 @@ export async function planAroundLocks(
     const own = locks.get(packKey(id));
     if (own !== undefined) return { key: packKey(id), lockedUntil: iso(own), reason: 'locked' };
     const pin = pinned.get(id);
-    if (pin)
-      return {
-        key: packKey(id),
-        lockedUntil: iso(pin.until),
-        reason: `listed by locked index file ${indexKey(pin.file)}`,
-      };
-    return undefined;
+    if (!pin) return undefined;
+    holding.add(pin.file);
+    return {
+      key: packKey(id),
+      lockedUntil: iso(pin.until),
+      reason: `listed by locked index file ${indexKey(pin.file)}`,
+    };
   };
   for (const list of [plan.deletePacks, plan.repackPacks]) {
     for (let i = list.length - 1; i >= 0; i--) {
@@ -374,8 +391,12 @@ export async function planAroundLocks(
     });
     plan.leftoverKeep.push(...plan.leftoverDelete.splice(i, 1));
   }
+  for (const id of result.indexFiles) {
+    const entry = { key: indexKey(id), lockedUntil: iso(locks.get(indexKey(id))!), reason: 'locked' };
+    (holding.has(id) ? result.locked : result.idleIndexFiles).push(entry);
+  }
   plan.keepPacks.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  result.locked.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  result.locked.sort(byKey);
   return result;
 }
 

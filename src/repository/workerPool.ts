@@ -1,9 +1,14 @@
 /**
- * A small pool of worker threads for the CPU-heavy steps that need no keys:
- * zstd compression and decompression of blobs, and SHA-256 of whole packs.
- * The calling thread meanwhile chunks, computes blob IDs and encrypts, so a
- * backup uses every core. See docs/repository-format.md §16 for why
- * zstd-napi and why workers.
+ * A small pool of worker threads for the CPU-heavy steps of the write and
+ * read paths: sealing a blob (zstd, then AES-256-GCM, in one job so that one
+ * message carries a whole transferred buffer each way), zstd decompression,
+ * SHA-256 of whole packs, and running SHA-256 streams (the whole-file hash of
+ * a backup). The calling thread meanwhile reads, chunks and computes blob IDs
+ * (it needs them at once for deduplication), so a backup uses every core.
+ * See docs/repository-format.md §16 for why zstd-napi and why workers.
+ *
+ * The workers get the encryption key (when the pool is given one) so they
+ * can seal; they are threads of this process, so the key does not leave it.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -11,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type * as ZstdNapi from 'zstd-napi';
 import { OperationError } from '../errors.js';
+import { sealParts } from './crypto.js';
 
 type ZstdModule = typeof ZstdNapi;
 
@@ -31,24 +37,61 @@ const INLINE_HASH_LIMIT = 256 * 1024;
 /**
  * The worker's source. It is evaluated as a CommonJS script (`eval: true`) so
  * it works the same from TypeScript sources (tests) and the built dist/ tree.
- * It only runs zstd and SHA-256; keys never leave the calling thread.
+ *
+ * 'seal' returns the parts of crypto.ts sealParts() (nonce, ciphertext, tag)
+ * and hands the input buffer back. A worker thus keeps no large buffer
+ * behind: V8 collects ArrayBuffers only after tens of MiB of them have
+ * piled up, per thread, so every buffer a worker received or allocated and
+ * dropped would cost resident memory (about 45 MiB per worker, measured);
+ * the compressed bytes go to a scratch buffer reused for every blob.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
+const { createCipheriv, createHash, randomBytes } = require('node:crypto');
 const zstd = require(workerData.zstdPath);
+const binding = require(workerData.zstdBindingPath);
 const compressor = new zstd.Compressor();
 compressor.setParameters({ compressionLevel: workerData.level });
 const decompressor = new zstd.Decompressor();
+const sealKey = workerData.sealKey;
+const streams = new Map();
+const EMPTY = new ArrayBuffer(0);
+let scratch = Buffer.alloc(0);
 // Transfer only an ArrayBuffer that the result owns alone (small Buffers share a pool).
 const own = (buf) =>
   buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength
     ? buf.buffer
     : buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+function seal(input, aad) {
+  const bound = binding.compressBound(input.length);
+  if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(bound);
+  const packedLength = compressor.cctx.compress2(scratch, input);
+  const compressed = packedLength < input.length;
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealKey, nonce);
+  cipher.setAAD(Buffer.from(aad, 'utf8'));
+  const body = cipher.update(compressed ? scratch.subarray(0, packedLength) : input);
+  const final = cipher.final();
+  return { nonce, body: own(body), final, tag: cipher.getAuthTag(), compressed };
+}
 parentPort.on('message', (job) => {
   try {
-    const input = new Uint8Array(job.data);
-    if (job.op === 'sha256') {
+    const input = job.data === undefined ? undefined : new Uint8Array(job.data, 0, job.length);
+    if (job.op === 'seal') {
+      const { nonce, body, final, tag, compressed } = seal(input, job.aad);
+      const parts = { nonce, final, tag, input: job.data };
+      parentPort.postMessage({ seq: job.seq, result: body, compressed, parts }, [body, job.data]);
+    } else if (job.op === 'hashUpdate') {
+      // job.data is usually a SharedArrayBuffer: read in place, nothing to send back but the ack.
+      let hash = streams.get(job.stream);
+      if (!hash) streams.set(job.stream, (hash = createHash('sha256')));
+      hash.update(new Uint8Array(job.data, job.offset, job.length));
+      parentPort.postMessage({ seq: job.seq, result: EMPTY });
+    } else if (job.op === 'hashDigest') {
+      const hash = streams.get(job.stream) || createHash('sha256');
+      streams.delete(job.stream);
+      parentPort.postMessage({ seq: job.seq, result: EMPTY, hex: hash.digest('hex') });
+    } else if (job.op === 'sha256') {
       const hex = createHash('sha256').update(input).digest('hex');
       parentPort.postMessage({ seq: job.seq, result: job.data, hex }, [job.data]);
     } else if (job.op === 'compress') {
@@ -70,12 +113,29 @@ interface JobResult {
   data: ArrayBuffer;
   compressed: boolean;
   hex?: string;
+  /** seal: the small parts of the record, and the input handed back. */
+  parts?: { nonce: Uint8Array; final: Uint8Array; tag: Uint8Array; input: ArrayBuffer };
+}
+
+/** What is posted to a worker (besides `seq`). */
+interface JobMessage {
+  op: 'compress' | 'decompress' | 'sha256' | 'seal' | 'hashUpdate' | 'hashDigest';
+  /** Moved to the worker (detached here) unless it is a SharedArrayBuffer or absent. */
+  data?: ArrayBuffer | SharedArrayBuffer;
+  /** seal: the associated data. */
+  aad?: string;
+  /** hashUpdate / hashDigest: the stream. */
+  stream?: number;
+  /** hashUpdate: the range of `data` to hash. */
+  offset?: number;
+  length?: number;
 }
 
 interface Job {
   seq: number;
-  op: 'compress' | 'decompress' | 'sha256';
-  data: ArrayBuffer;
+  message: JobMessage;
+  /** Jobs of a hash stream must all run, in order, on this worker. */
+  pinned?: PoolWorker;
   resolve: (result: JobResult) => void;
   reject: (err: Error) => void;
 }
@@ -89,6 +149,8 @@ export interface CompressionOptions {
   level: number;
   /** Worker threads; defaults to the number of cores (at most 4). 0 = everything on the calling thread. */
   workers?: number;
+  /** AES-256-GCM key for seal(); without it, seal() is not available. */
+  sealKey?: Uint8Array;
 }
 
 /** `data`'s own ArrayBuffer when it spans all of it (can be transferred), else a copy of exactly its bytes. */
@@ -112,13 +174,36 @@ export interface CompressResult {
   compressed: boolean;
 }
 
-/** zstd and SHA-256 off the calling thread (small inputs are handled inline). */
+/** Result of sealing one blob: crypto.ts sealParts() of the payload (concatenated, the seal() format). */
+export interface SealResult {
+  sealed: Buffer[];
+  /** Total bytes of `sealed`. */
+  length: number;
+  /** True when the payload is the zstd frame of the blob, false when it is the blob itself. */
+  compressed: boolean;
+}
+
+/** A running SHA-256 on one worker thread: update() in order, then digest(). */
+export interface HashStream {
+  /**
+   * Hash `data` after everything given before. Resolves once the bytes have
+   * been read: a buffer over a SharedArrayBuffer is read in place (no copy)
+   * and may be reused after that; any other buffer is copied at once.
+   */
+  update(data: Uint8Array): Promise<void>;
+  /** Hex digest of everything given; the stream cannot be used afterwards. */
+  digest(): Promise<string>;
+}
+
+/** zstd, AES-GCM sealing and SHA-256 off the calling thread (small inputs are handled inline). */
 export class WorkerPool {
   private readonly level: number;
   private readonly size: number;
+  private readonly sealKey: Buffer | undefined;
   private readonly workers: PoolWorker[] = [];
   private readonly queue: Job[] = [];
   private nextSeq = 1;
+  private nextStream = 1;
   private broken: Error | undefined;
   private closed = false;
   private inline:
@@ -127,6 +212,7 @@ export class WorkerPool {
   constructor(opts: CompressionOptions) {
     this.level = opts.level;
     this.size = opts.workers ?? Math.max(1, Math.min(4, availableParallelism()));
+    this.sealKey = opts.sealKey ? Buffer.from(opts.sealKey) : undefined;
   }
 
   /**
@@ -139,20 +225,95 @@ export class WorkerPool {
       const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       return out.length < data.length ? { bytes: out, compressed: true } : { bytes: view, compressed: false };
     }
-    const result = await this.submit('compress', data, true);
+    const result = await this.submit({ op: 'compress', data: transferable(data, true) });
     return { bytes: Buffer.from(result.data), compressed: result.compressed };
+  }
+
+  /**
+   * Compress (when zstd shrinks it) and seal one blob with the pool's key and
+   * `associatedData`, in one worker job. With `take`, the pool may detach
+   * `data` (move its memory to the worker) when it owns its whole
+   * ArrayBuffer; otherwise `data` is copied and left alone.
+   */
+  async seal(data: Uint8Array, associatedData: string, take: boolean): Promise<SealResult> {
+    const key = this.sealKey;
+    if (!key) throw new Error('this worker pool has no key to seal with');
+    if (data.length < INLINE_LIMIT || this.size === 0) {
+      const out = this.inlineCodec().c.compress(data);
+      const compressed = out.length < data.length;
+      return sealResult(sealParts(key, compressed ? out : data, associatedData), compressed);
+    }
+    const result = await this.submit({
+      op: 'seal',
+      data: transferable(data, take),
+      aad: associatedData,
+    });
+    const p = result.parts!;
+    const parts = [p.nonce, Buffer.from(result.data), p.final, p.tag].map((b) =>
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    );
+    return sealResult(
+      parts.filter((b) => b.length > 0),
+      result.compressed,
+    );
   }
 
   /**
    * Hex SHA-256 of `data`, computed on a worker. Takes ownership like
    * compress(); the bytes come back (as a new Buffer over the same memory).
+   * With `ownsWholeBuffer`, `data` is a view from offset 0 of an ArrayBuffer
+   * the caller gives away entirely: all of it moves (no copy of the view),
+   * and the returned view's `.buffer` is that whole ArrayBuffer.
    */
-  async sha256(data: Buffer): Promise<{ hex: string; data: Buffer }> {
+  async sha256(data: Buffer, ownsWholeBuffer = false): Promise<{ hex: string; data: Buffer }> {
     if (data.length < INLINE_HASH_LIMIT || this.size === 0) {
       return { hex: createHash('sha256').update(data).digest('hex'), data };
     }
-    const result = await this.submit('sha256', data, true);
-    return { hex: result.hex!, data: Buffer.from(result.data) };
+    const length = data.length; // `data` is detached once submitted
+    const whole = ownsWholeBuffer && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer;
+    const ab = whole ? (data.buffer as ArrayBuffer) : transferable(data, true);
+    const result = await this.submit({ op: 'sha256', data: ab, length });
+    return { hex: result.hex!, data: Buffer.from(result.data, 0, length) };
+  }
+
+  /** A SHA-256 over a sequence of buffers, computed on one worker (inline without workers). */
+  hashStream(): HashStream {
+    if (this.size === 0) {
+      const hash = createHash('sha256');
+      return {
+        update: (data) => {
+          hash.update(data);
+          return Promise.resolve();
+        },
+        digest: () => Promise.resolve(hash.digest('hex')),
+      };
+    }
+    const stream = this.nextStream++;
+    let pinned: PoolWorker | undefined;
+    // The least busy worker (spawning one if the pool is not full) takes the whole stream.
+    const target = () =>
+      (pinned ??=
+        this.workers.length < this.size
+          ? this.spawn()
+          : this.workers.reduce((a, b) => (b.active.size < a.active.size ? b : a)));
+    return {
+      update: async (data) => {
+        if (data.length === 0) return;
+        const shared = data.buffer instanceof SharedArrayBuffer;
+        const copy = shared ? undefined : Buffer.from(data); // a snapshot: the caller may reuse its buffer
+        await this.submit(
+          {
+            op: 'hashUpdate',
+            stream,
+            data: shared ? (data.buffer as SharedArrayBuffer) : transferable(copy!, true),
+            offset: shared ? data.byteOffset : 0,
+            length: data.length,
+          },
+          target(),
+        );
+      },
+      digest: async () => (await this.submit({ op: 'hashDigest', stream }, target())).hex!,
+    };
   }
 
   /** Decompress a zstd frame; throws when it does not decode to exactly `rawLength` bytes. */
@@ -160,7 +321,7 @@ export class WorkerPool {
     const out =
       rawLength < INLINE_LIMIT || this.size === 0
         ? this.inlineCodec().d.decompress(data)
-        : Buffer.from((await this.submit('decompress', data, false)).data);
+        : Buffer.from((await this.submit({ op: 'decompress', data: transferable(data, false) })).data);
     if (out.length !== rawLength) {
       throw new Error(`decompressed to ${out.length} bytes, expected ${rawLength}`);
     }
@@ -190,12 +351,19 @@ export class WorkerPool {
     return this.inline;
   }
 
-  private submit(op: Job['op'], data: Uint8Array, mayTake: boolean): Promise<JobResult> {
+  private submit(message: JobMessage, pinned?: PoolWorker): Promise<JobResult> {
     if (this.broken) return Promise.reject(this.broken);
     if (this.closed) return Promise.reject(new Error('compression pool closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ seq: this.nextSeq++, op, data: transferable(data, mayTake), resolve, reject });
-      this.dispatch();
+      const job: Job = { seq: this.nextSeq++, message, resolve, reject };
+      if (pinned) {
+        // In order on its own worker: posted at once (a worker handles its messages in order).
+        job.pinned = pinned;
+        this.post(pinned, job);
+      } else {
+        this.queue.push(job);
+        this.dispatch();
+      }
     });
   }
 
@@ -206,24 +374,41 @@ export class WorkerPool {
         this.workers.find((w) => w.active.size === 0) ?? this.workers.find((w) => w.active.size < 2);
       if (!target && this.workers.length < this.size) target = this.spawn();
       if (!target) return;
-      const job = this.queue.shift()!;
-      target.active.set(job.seq, job);
-      target.worker.ref();
-      target.worker.postMessage({ seq: job.seq, op: job.op, data: job.data }, [job.data]);
+      this.post(target, this.queue.shift()!);
     }
+  }
+
+  private post(target: PoolWorker, job: Job): void {
+    target.active.set(job.seq, job);
+    target.worker.ref();
+    const data = job.message.data;
+    const transfer = data instanceof ArrayBuffer ? [data] : [];
+    target.worker.postMessage({ seq: job.seq, ...job.message }, transfer);
   }
 
   private spawn(): PoolWorker {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { zstdPath: require.resolve('zstd-napi'), level: this.level },
+      workerData: {
+        zstdPath: require.resolve('zstd-napi'),
+        zstdBindingPath: require.resolve('zstd-napi/binding'),
+        level: this.level,
+        sealKey: this.sealKey,
+      },
     });
     const entry: PoolWorker = { worker, active: new Map() };
     // An idle worker must not keep the process alive; a busy one must.
     worker.unref();
     worker.on(
       'message',
-      (msg: { seq: number; result?: ArrayBuffer; compressed?: boolean; hex?: string; error?: string }) => {
+      (msg: {
+        seq: number;
+        result?: ArrayBuffer;
+        compressed?: boolean;
+        hex?: string;
+        parts?: JobResult['parts'];
+        error?: string;
+      }) => {
         const job = entry.active.get(msg.seq);
         if (!job) return;
         entry.active.delete(msg.seq);
@@ -233,6 +418,7 @@ export class WorkerPool {
         else {
           const result: JobResult = { data: msg.result, compressed: msg.compressed === true };
           if (msg.hex !== undefined) result.hex = msg.hex;
+          if (msg.parts !== undefined) result.parts = msg.parts;
           job.resolve(result);
         }
         this.dispatch();
@@ -253,6 +439,10 @@ export class WorkerPool {
     this.workers.push(entry);
     return entry;
   }
+}
+
+function sealResult(sealed: Buffer[], compressed: boolean): SealResult {
+  return { sealed, length: sealed.reduce((n, part) => n + part.length, 0), compressed };
 }
 
 /** One-shot zstd compression on the calling thread (metadata objects). */

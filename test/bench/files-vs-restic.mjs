@@ -20,11 +20,12 @@
 // default both tools run warm. Restores are compared with the data (diff -r)
 // outside the timing. Logs, results.json and results.md land in the work dir.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { snapshotBuild } from './lib/build-snapshot.mjs';
 import { DATASETS } from './lib/file-datasets.mjs';
 import { dropCaches, duBytes, ensureTool, GNU_TIME, measure } from './lib/measure.mjs';
 
@@ -89,38 +90,6 @@ const sh = (cmd, args) =>
     .toString()
     .trim();
 
-/**
- * Copy the build (and its dependencies) into the work dir so that a rebuild
- * or reinstall by someone else during a long run cannot change the program
- * being measured half way.
- */
-async function snapshotBuild() {
-  const dist = resolve(values.dist);
-  if (!existsSync(join(dist, 'cli/main.js'))) {
-    console.error(`${dist}/cli/main.js not found: run \`npm run build\` first (or pass --dist).`);
-    process.exit(2);
-  }
-  const at = join(work, 'lifeboat-build');
-  await rm(at, { recursive: true, force: true });
-  cpSync(dist, join(at, 'dist'), { recursive: true });
-  cpSync(join(repoRoot, 'bin'), join(at, 'bin'), { recursive: true });
-  cpSync(join(repoRoot, 'package.json'), join(at, 'package.json'));
-  // node_modules too: an `npm install` by someone else mid-run must not swap a dependency
-  // under the running benchmark. Hard links are quick and keep the old files when npm replaces them.
-  try {
-    execFileSync('cp', ['-al', join(repoRoot, 'node_modules'), join(at, 'node_modules')], {
-      stdio: 'ignore',
-    });
-  } catch {
-    await rm(join(at, 'node_modules'), { recursive: true, force: true });
-    cpSync(join(repoRoot, 'node_modules'), join(at, 'node_modules'), {
-      recursive: true,
-      verbatimSymlinks: true,
-    });
-  }
-  return join(at, 'bin/lifeboat');
-}
-
 /** The commands of one tool against one repository; `dir` holds its repository and cache. */
 function lifeboatTool(bin, dir, dataDir) {
   const config = join(dir, 'lifeboat.yaml');
@@ -184,6 +153,8 @@ async function runDataset(id, bin, env) {
   /** samples[step][tool] = list of { wall, cpu, rssKiB, repoBytes, load } over rounds */
   const samples = Object.fromEntries(STEPS.map((s) => [s.key, { lifeboat: [], restic: [] }]));
   const changes = [];
+  const restoresDir = join(work, 'restores', id);
+  await rm(restoresDir, { recursive: true, force: true });
   for (let round = 0; round < rounds; round++) {
     const runDir = join(work, 'run', id);
     await rm(runDir, { recursive: true, force: true });
@@ -204,7 +175,10 @@ async function runDataset(id, bin, env) {
       const order = (index + round + datasetIds.indexOf(id)) % 2 === 0 ? TOOLS : [...TOOLS].reverse();
       for (const name of order) {
         const tool = tools[name];
-        const target = join(runDir, `restore-${name}`);
+        // Outside runDir and removed only after the last round (below): on an ext4 without a journal,
+        // creating an inode first skips every inode of its group freed in the last minutes, so deleting one
+        // tool's restore just before the other's made the second restore pay several times the CPU.
+        const target = join(restoresDir, `round${round + 1}-${name}`);
         const argv =
           step.key === 'restore' ? tool.restore(target) : step.backup ? tool.backup() : tool.check();
         execFileSync('sync');
@@ -230,12 +204,12 @@ async function runDataset(id, bin, env) {
           } catch (e) {
             throw new Error(`${name} restore differs from the data:\n${String(e.stdout).slice(0, 2000)}`);
           }
-          await rm(target, { recursive: true, force: true });
         }
       }
     }
     if (!values.keep || round < rounds - 1) await rm(runDir, { recursive: true, force: true });
   }
+  await rm(restoresDir, { recursive: true, force: true });
   if (!values.keep) await rm(dataDir, { recursive: true, force: true });
 
   const loads = Object.values(samples).flatMap((byTool) =>
@@ -408,7 +382,8 @@ const resticVersion = ensureTool(['restic', 'version'], 'restic').trim();
 ensureTool([GNU_TIME, '--version'], 'time');
 await mkdir(work, { recursive: true });
 await rm(join(work, 'logs'), { recursive: true, force: true });
-const bin = await snapshotBuild();
+// A private copy of the build, so a rebuild or reinstall during a long run cannot change what is measured.
+const bin = await snapshotBuild({ dist: values.dist, repoRoot, work });
 const env = { ...process.env, LB_BENCH_PW: PASSWORD, RESTIC_PASSWORD: PASSWORD, NO_COLOR: '1' };
 delete env.RESTIC_REPOSITORY;
 delete env.LIFEBOAT_CONFIG;

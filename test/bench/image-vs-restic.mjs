@@ -3,23 +3,35 @@
 // the same ext4 image. Run by a person as root, not by the test suite:
 //
 //   npm run build && node test/bench/image-vs-restic.mjs [--gib 1] [--data-mib 300] [--keep]
+//        [--dist dist] [--workdir /var/tmp]
 //
 // It builds a sparse ext4 image of --gib GiB holding --data-mib MiB of files
 // (half incompressible, half text-like), backs it up with both tools, changes
 // about 1 % of the files, backs up again, then restores the second backup with
 // both and checks the SHA-256 of each restore against the image. It prints
-// wall times, repository sizes and lifeboat/restic ratios. restic is
+// wall and CPU times (user + system), repository sizes and lifeboat/restic
+// ratios, and the 1-minute load average before each step. restic is
 // installed from Debian (apt-get install restic) when missing. Both tools use
 // their default password KDF, compression and chunking; lifeboat's image
 // job uses its default 4 MiB blocks. --dist <dir> points at another build.
-import { spawn, execFileSync } from 'node:child_process';
+//
+// lifeboat runs in this process (library calls, so no CLI start-up or key
+// derivation is timed); its CPU is this process's. restic runs under GNU time,
+// reading the image from a shell redirect (`restic backup --stdin < disk.img`)
+// and dumping into the target file the same way. The image is read once
+// before the first backup so both tools start from the same page cache (the
+// first tool to read a freshly made image would otherwise pay for faulting in
+// its holes, ~1.8 s of system time per GiB, and the second would not).
+import { execFileSync } from 'node:child_process';
 import { createHash, createCipheriv, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { GNU_TIME, ensureTool, measure } from './lib/measure.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -50,34 +62,18 @@ if (process.getuid?.() !== 0) {
 const sh = (cmd, args, opts = {}) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts }).toString();
 
-function ensureRestic() {
-  try {
-    return sh('restic', ['version']).trim();
-  } catch {
-    console.error('restic not found: installing it from Debian (apt-get install -y restic)…');
-    sh('apt-get', ['update', '-qq']);
-    sh('apt-get', ['install', '-y', '-qq', 'restic'], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-    return sh('restic', ['version']).trim();
-  }
-}
-
-/** Run restic with the repository password; stdin from a file when given. */
-function restic(args, { stdinFile, stdoutFile } = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('restic', args, {
-      env: { ...process.env, RESTIC_PASSWORD: PASSWORD },
-      stdio: [stdinFile ? 'pipe' : 'ignore', stdoutFile ? 'pipe' : 'ignore', 'pipe'],
-    });
-    let err = '';
-    child.stderr.on('data', (c) => (err += c));
-    if (stdinFile) createReadStream(stdinFile).pipe(child.stdin);
-    if (stdoutFile) child.stdout.pipe(createWriteStream(stdoutFile));
-    child.on('close', (code) =>
-      code === 0 ? resolvePromise() : reject(new Error(`restic ${args[0]} failed: ${err}`)),
-    );
+/**
+ * Run restic under GNU time with the repository password, stdin from and
+ * stdout to files through a shell redirect (as a person would run it);
+ * resolves to { seconds, cpu, load }.
+ */
+async function restic(args, { stdinFile, stdoutFile } = {}) {
+  const redirect = `${stdinFile ? ' < "$IN"' : ''}${stdoutFile ? ' > "$OUT"' : ''}`;
+  const m = await measure(['sh', '-c', `exec restic "$@"${redirect}`, 'restic', ...args], {
+    env: { ...process.env, RESTIC_PASSWORD: PASSWORD, IN: stdinFile ?? '', OUT: stdoutFile ?? '' },
+    logFile: resticLog,
   });
+  return { seconds: m.wall, cpu: m.cpu, load: m.load };
 }
 
 async function dirBytes(root) {
@@ -117,19 +113,25 @@ function fileContent(seed, size, textLike) {
   return out;
 }
 
+/** Wall and CPU seconds (all threads of this process) of an in-process step. */
 async function timed(fn) {
+  const load = loadavg()[0];
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const value = await fn();
-  return { value, seconds: (performance.now() - t0) / 1000 };
+  const cpu = process.cpuUsage(c0);
+  return { value, seconds: (performance.now() - t0) / 1000, cpu: (cpu.user + cpu.system) / 1e6, load };
 }
 
 const fmtMiB = (n) => `${(n / MiB).toFixed(1)} MiB`;
 const fmtS = (s) => `${s.toFixed(2)} s`;
 
-const resticVersion = ensureRestic();
+const resticVersion = ensureTool(['restic', 'version'], 'restic').trim();
+ensureTool([GNU_TIME, '--version'], 'time');
 const work = await mkdtemp(join(values.workdir, 'lifeboat-bench-image-'));
 const image = join(work, 'disk.img');
 const mnt = join(work, 'mnt');
+const resticLog = join(work, 'restic.log');
 let loop;
 try {
   console.error(`work dir ${work}; ${resticVersion}`);
@@ -147,6 +149,8 @@ try {
     await writeFile(join(dir, `f${i}.dat`), fileContent(`file-${i}`, fileSize, i % 2 === 0));
   }
   sh('umount', [mnt]);
+  // Same page cache for both tools (see the file comment).
+  const firstSha = await sha256File(image);
 
   // lifeboat
   const lbRoot = join(work, 'lifeboat-repo');
@@ -176,11 +180,14 @@ try {
   const rRoot = join(work, 'restic-repo');
   await restic(['init', '--repo', rRoot]);
   const rBackup = () =>
-    restic(['backup', '--repo', rRoot, '--stdin', '--stdin-filename', 'disk.img'], { stdinFile: image });
+    restic(['backup', '-q', '--repo', rRoot, '--stdin', '--stdin-filename', 'disk.img'], {
+      stdinFile: image,
+    });
 
   const lb1 = await timed(lbBackup);
+  if (lb1.value.fingerprint.sha256 !== firstSha) throw new Error('lifeboat recorded a wrong image SHA-256');
   const lbBytes1 = await dirBytes(lbRoot);
-  const r1 = await timed(rBackup);
+  const r1 = await rBackup();
   const rBytes1 = await dirBytes(rRoot);
 
   // Change about 1 % of the files: rewrite them with new content.
@@ -195,15 +202,15 @@ try {
 
   const lb2 = await timed(lbBackup);
   const lbBytes2 = await dirBytes(lbRoot);
-  const r2 = await timed(rBackup);
+  const r2 = await rBackup();
   const rBytes2 = await dirBytes(rRoot);
 
   const lbTarget = join(work, 'restore-lifeboat.img');
   const lbRestore = await timed(() => restoreImage(repo, lb2.value.tree, lbTarget));
   const rTarget = join(work, 'restore-restic.img');
-  const rRestore = await timed(() =>
-    restic(['dump', '--repo', rRoot, 'latest', 'disk.img'], { stdoutFile: rTarget }),
-  );
+  const rRestore = await restic(['dump', '-q', '--repo', rRoot, 'latest', 'disk.img'], {
+    stdoutFile: rTarget,
+  });
   await repo.close();
 
   const lbSha = await sha256File(lbTarget);
@@ -211,31 +218,30 @@ try {
   const lbAlloc = (await stat(lbTarget)).blocks * 512;
   const rAlloc = (await stat(rTarget)).blocks * 512;
 
+  const timeRows = (name, lb, r) => [
+    [`${name}, wall time`, fmtS(lb.seconds), fmtS(r.seconds), lb.seconds / r.seconds],
+    [`${name}, CPU time`, fmtS(lb.cpu), fmtS(r.cpu), lb.cpu / r.cpu],
+  ];
   const rows = [
-    ['first backup, wall time', fmtS(lb1.seconds), fmtS(r1.seconds), lb1.seconds / r1.seconds],
+    ...timeRows('first backup', lb1, r1),
     ['first backup, repository size', fmtMiB(lbBytes1), fmtMiB(rBytes1), lbBytes1 / rBytes1],
-    [
-      `second backup (${changed} files changed), wall time`,
-      fmtS(lb2.seconds),
-      fmtS(r2.seconds),
-      lb2.seconds / r2.seconds,
-    ],
+    ...timeRows(`second backup (${changed} files changed)`, lb2, r2),
     [
       'second backup, bytes added to repository',
       fmtMiB(lbBytes2 - lbBytes1),
       fmtMiB(rBytes2 - rBytes1),
       (lbBytes2 - lbBytes1) / (rBytes2 - rBytes1),
     ],
-    [
-      'restore of second backup, wall time',
-      fmtS(lbRestore.seconds),
-      fmtS(rRestore.seconds),
-      lbRestore.seconds / rRestore.seconds,
-    ],
+    ['repository size after the second backup', fmtMiB(lbBytes2), fmtMiB(rBytes2), lbBytes2 / rBytes2],
+    ...timeRows('restore of second backup', lbRestore, rRestore),
     ['restored file, allocated on disk', fmtMiB(lbAlloc), fmtMiB(rAlloc), lbAlloc / rAlloc],
   ];
   console.log(
     `\nimage ${fmtMiB(imageSize)}, ${fileCount} files (${fmtMiB(fileCount * fileSize)}), ${resticVersion}`,
+  );
+  const loads = [lb1, r1, lb2, r2, lbRestore, rRestore].map((t) => t.load.toFixed(1));
+  console.log(
+    `1-min load before each step (lifeboat, restic; backup 1, backup 2, restore): ${loads.join(' ')}`,
   );
   console.log(
     `${'measure'.padEnd(50)} ${'lifeboat'.padStart(12)} ${'restic'.padStart(12)} ${'ratio'.padStart(7)}`,

@@ -2,20 +2,23 @@
 // lifeboat's postgres job against plain pg_dump/pg_restore on a pgbench
 // database. Run by a person, not by the test suite:
 //
-//   npm run build && node test/bench/postgres-vs-pgdump.mjs [--scale 50] [--jobs 2] [--host 127.0.0.1 --port 5432 --user postgres]
+//   npm run build && node test/bench/postgres-vs-pgdump.mjs [--scale 50] [--repeat 3] [--jobs 2]
+//        [--host 127.0.0.1 --port 5432 --user postgres] [--dist <dir>]
 //
-// Measures, on the same server and database:
-//   backup    pg_dump -Fc > file            vs  backupPostgres (checksums on, and off) into a local repository
-//   size      dump file size                vs  repository growth on disk (zstd + encryption + packs)
-//   2nd run   after updating ~1% of the rows: a second dump file vs the bytes the second backup added
-//   3rd run   after appending rows to one table: the bytes the third backup added
-//   restore   pg_restore -d (1 and N jobs)  vs  restorePostgres streamed (1 job) and spooled (N jobs), plus verification
+// Measures, on the same server and database, each pair back to back (the
+// order alternates per round, so both share the machine's load of the moment):
+//   backup    pg_dump -Fc > file                vs  backupPostgres (default config: checksums on)
+//   unchanged a second backup of the unchanged database: bytes it adds to the repository
+//   1% rows   after updating 1% of the rows: a second dump file vs the bytes the next backup adds
+//   appended  after appending rows to one table: the bytes the next backup adds
+//   restore   createdb + pg_restore -d file     vs  restorePostgres streamed (1 job) + verification
+//             pg_restore -d --jobs=N            vs  restorePostgres spooled (N jobs) + verification
+// Ratios are lifeboat/plain per round, reported as the median over rounds.
 // Creates lb_bench_* databases and removes them (and the temp dir) at the end.
-// --dist <dir> points at another build.
 import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +28,7 @@ import { parseArgs } from 'node:util';
 const { values } = parseArgs({
   options: {
     scale: { type: 'string', default: '50' },
+    repeat: { type: 'string', default: '1' },
     jobs: { type: 'string', default: '2' },
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '5432' },
@@ -41,6 +45,7 @@ const { systemClock } = await import(dist('platform/clock.js'));
 
 const conn = { host: values.host, port: Number(values.port), user: values.user };
 const jobs = Number(values.jobs);
+const repeat = Math.max(1, Number(values.repeat));
 const env = { ...process.env, PGHOST: conn.host, PGPORT: String(conn.port), PGUSER: conn.user };
 const MiB = 1024 * 1024;
 const psql = (db, sql) =>
@@ -52,6 +57,9 @@ const newDb = (name) => {
   created.push(name);
   return name;
 };
+const dropDb = (name) => psql('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+const load = () => loadavg()[0].toFixed(1);
+const log = (msg) => console.error(`[load ${load()}] ${msg}`);
 
 async function duBytes(dir) {
   let total = 0;
@@ -76,172 +84,205 @@ function toFile(argv, file) {
   });
 }
 
-const rows = [];
-const report = (what, ms, bytes, note = '') =>
-  rows.push([
-    what,
-    ms === undefined ? '' : (ms / 1000).toFixed(2) + ' s',
-    bytes === undefined ? '' : (bytes / MiB).toFixed(1) + ' MiB',
-    note,
-  ]);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+/** Run two measurements back to back, `a` first on even rounds. */
+async function pair(round, a, b) {
+  if (round % 2 === 0) return [await a(), await b()];
+  const rb = await b();
+  return [await a(), rb];
+}
 
 const work = await mkdtemp(join(tmpdir(), 'lb-bench-pg-'));
+let repoCount = 0;
+async function newRepo() {
+  const dir = join(work, `repo${repoCount++}`);
+  const repo = await initRepository(await LocalStorage.create(pathToFileURL(dir).href), 'bench password', {
+    clock: systemClock,
+    host: 'bench',
+    kdf: { N: 1 << 14, r: 8, p: 1 },
+  });
+  return { repo, dir };
+}
+const commit = (repo, b) =>
+  repo.saveSnapshot({
+    v: 1,
+    job: 'bench',
+    kind: 'postgres',
+    host: 'bench',
+    startedAt: new Date().toISOString(),
+    endedAt: new Date().toISOString(),
+    tree: b.tree,
+    paths: b.paths,
+    tags: [],
+    partial: false,
+    fingerprint: b.fingerprint,
+    stats: b.stats,
+    toolVersion: 'bench',
+  });
+
+const results = {};
+const record = (name, value) => (results[name] ??= []).push(value);
+const loads = [load()];
+
 try {
   const source = newDb(`lb_bench_${tag}`);
-  console.error(`pgbench -i -s ${values.scale} ${source} …`);
+  log(`pgbench -i -s ${values.scale} ${source} …`);
   execFileSync('pgbench', ['-i', '-q', '-s', values.scale, source], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  execFileSync('psql', ['-X', '-q', '-d', source, '-c', 'VACUUM ANALYZE'], { env });
   const dbSize = Number(psql(source, `SELECT pg_database_size(current_database())`));
-  report('database size (pg_database_size)', undefined, dbSize);
-
-  // --- backup ---
   const dumpFile = join(work, 'plain.dump');
-  const plain = await timed(() => toFile(['pg_dump', '-Fc', '-d', source], dumpFile));
-  report('pg_dump -Fc > file', plain.ms, (await stat(dumpFile)).size);
+  const backupOpts = { databases: [source], globals: false, checksums: true };
+  let kept; // the last round's repository and first snapshot, for the restores
 
-  const repoDir = join(work, 'repo');
-  const repo = await initRepository(
-    await LocalStorage.create(pathToFileURL(repoDir).href),
-    'bench password',
-    {
-      clock: systemClock,
-      host: 'bench',
-      kdf: { N: 1 << 14, r: 8, p: 1 },
-    },
-  );
-  const commit = (b) =>
-    repo.saveSnapshot({
-      v: 1,
-      job: 'bench',
-      kind: 'postgres',
-      host: 'bench',
-      startedAt: new Date().toISOString(),
-      endedAt: new Date().toISOString(),
-      tree: b.tree,
-      paths: b.paths,
-      tags: [],
-      partial: false,
-      fingerprint: b.fingerprint,
-      stats: b.stats,
-      toolVersion: 'bench',
-    });
-  const first = await timed(() =>
-    backupPostgres(repo, conn, { databases: [source], globals: false, checksums: true }),
-  );
-  const firstId = await commit(first.value);
-  const afterFirst = await duBytes(repoDir);
-  report(
-    'lifeboat backup (checksums on)',
-    first.ms,
-    afterFirst,
-    `dump stream ${(first.value.stats.bytes / MiB).toFixed(1)} MiB`,
-  );
+  // --- backup, unchanged re-run ---
+  for (let round = 0; round < repeat; round++) {
+    const { repo, dir } = await newRepo();
+    log(`round ${round + 1}: backup`);
+    const [plain, first] = await pair(
+      round,
+      () => timed(() => toFile(['pg_dump', '-Fc', '-d', source], dumpFile)),
+      () => timed(() => backupPostgres(repo, conn, backupOpts)),
+    );
+    const firstId = await commit(repo, first.value);
+    const stored = await duBytes(dir);
+    const again = await timed(() => backupPostgres(repo, conn, backupOpts));
+    await commit(repo, again.value);
+    const storedAgain = await duBytes(dir);
+    record('pg_dump', plain.ms);
+    record('backup', first.ms);
+    record('backup ratio', first.ms / plain.ms);
+    record('unchanged', again.ms);
+    record('unchanged added', storedAgain - stored);
+    record('unchanged %', (100 * (storedAgain - stored)) / stored);
+    record('dump file', (await stat(dumpFile)).size);
+    record('stored', stored);
+    record('stream', first.value.stats.bytes);
+    if (kept) await kept.repo.close();
+    kept = { repo, dir, firstId, stored: storedAgain };
+    loads.push(load());
+  }
 
-  const nocheck = await timed(() =>
-    backupPostgres(repo, conn, { databases: [source], globals: false, checksums: false }),
-  );
-  await commit(nocheck.value);
-  const afterNocheck = await duBytes(repoDir);
-  report(
-    'lifeboat backup (checksums off), unchanged db',
-    nocheck.ms,
-    afterNocheck - afterFirst,
-    'bytes added',
-  );
+  // --- checksums off, for reference (one run, same repository) ---
+  const off = await timed(() => backupPostgres(kept.repo, conn, { ...backupOpts, checksums: false }));
+  await commit(kept.repo, off.value);
 
-  // --- second run after ~1 % of the rows changed ---
+  // --- second run after ~1 % of the rows changed, third after appending rows ---
   psql(source, `UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 0`);
   const dumpFile2 = join(work, 'plain2.dump');
-  const plain2 = await timed(() => toFile(['pg_dump', '-Fc', '-d', source], dumpFile2));
-  report('pg_dump -Fc > file, 1% rows changed', plain2.ms, (await stat(dumpFile2)).size, 'a full new file');
-  const second = await timed(() =>
-    backupPostgres(repo, conn, { databases: [source], globals: false, checksums: true }),
-  );
-  await commit(second.value);
-  const afterSecond = await duBytes(repoDir);
-  report(
-    'lifeboat backup, 1% rows changed',
-    second.ms,
-    afterSecond - afterNocheck,
-    'bytes added to the repository',
-  );
-
-  // --- third run after appending rows (changes concentrated at the end of one table) ---
+  await toFile(['pg_dump', '-Fc', '-d', source], dumpFile2);
+  const before2 = await duBytes(kept.dir);
+  const changed = await timed(() => backupPostgres(kept.repo, conn, backupOpts));
+  await commit(kept.repo, changed.value);
+  const after2 = await duBytes(kept.dir);
   psql(
     source,
     `INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) SELECT 1, 1, g, 1, '2024-01-01' FROM generate_series(1, ${Number(values.scale) * 1000}) g`,
   );
-  const third = await timed(() =>
-    backupPostgres(repo, conn, { databases: [source], globals: false, checksums: true }),
-  );
-  await commit(third.value);
-  const afterThird = await duBytes(repoDir);
-  report(
-    'lifeboat backup, rows appended to one table',
-    third.ms,
-    afterThird - afterSecond,
-    'bytes added to the repository',
-  );
+  const appended = await timed(() => backupPostgres(kept.repo, conn, backupOpts));
+  await commit(kept.repo, appended.value);
+  const after3 = await duBytes(kept.dir);
 
   // --- restore ---
-  const t1 = newDb(`lb_bench_${tag}_r1`);
-  const pr1 = await timed(() => execFileSync('pg_restore', ['-d', t1, dumpFile], { env }));
-  report('pg_restore -d (1 job)', pr1.ms);
-  const tN = newDb(`lb_bench_${tag}_rn`);
-  const prN = await timed(() => execFileSync('pg_restore', ['-d', tN, `--jobs=${jobs}`, dumpFile], { env }));
-  report(`pg_restore -d --jobs=${jobs}`, prN.ms);
-
-  const snapshot = await repo.findSnapshot(firstId);
+  const snapshot = await kept.repo.findSnapshot(kept.firstId);
   const restoreOpts = { create: true, clean: false, globals: false, force: false, dryRun: false };
-  const l1 = await timed(() =>
-    restorePostgres(repo, snapshot, {
-      ...restoreOpts,
-      jobs: 1,
-      into: { ...conn, database: `lb_bench_${tag}_l1` },
-    }),
-  );
-  created.push(`lb_bench_${tag}_l1`);
-  const d1 = l1.value.databases[0];
-  report(
-    'lifeboat restore, streamed (1 job)',
-    d1.restoreMs,
-    undefined,
-    `+ verify ${(d1.verifyMs / 1000).toFixed(2)} s, ${l1.value.differences.length} differences`,
-  );
-  const lN = await timed(() =>
-    restorePostgres(repo, snapshot, {
-      ...restoreOpts,
-      jobs,
-      into: { ...conn, database: `lb_bench_${tag}_ln` },
-    }),
-  );
-  created.push(`lb_bench_${tag}_ln`);
-  const dN = lN.value.databases[0];
-  report(
-    `lifeboat restore, spooled (${jobs} jobs)`,
-    dN.restoreMs,
-    undefined,
-    `+ verify ${(dN.verifyMs / 1000).toFixed(2)} s, ${lN.value.differences.length} differences`,
-  );
-  await repo.close();
+  for (let round = 0; round < repeat; round++) {
+    for (const n of [1, jobs]) {
+      log(`round ${round + 1}: restore, ${n} job(s)`);
+      const plainDb = `lb_bench_${tag}_p${round}_${n}`;
+      const lbDb = `lb_bench_${tag}_l${round}_${n}`;
+      created.push(lbDb);
+      // Both sides create their database inside the timing (lifeboat's restore does, with --create).
+      const [plain, lb] = await pair(
+        round,
+        () =>
+          timed(() => {
+            newDb(plainDb);
+            execFileSync('pg_restore', ['-d', plainDb, `--jobs=${n}`, dumpFile], { env });
+          }),
+        () =>
+          timed(() =>
+            restorePostgres(kept.repo, snapshot, {
+              ...restoreOpts,
+              jobs: n,
+              into: { ...conn, database: lbDb },
+            }),
+          ),
+      );
+      const d = lb.value.databases[0];
+      if (lb.value.differences.length > 0)
+        throw new Error(`restore differs: ${JSON.stringify(lb.value.differences)}`);
+      record(`pg_restore ${n}`, plain.ms);
+      record(`restore ${n}`, d.restoreMs);
+      record(`verify ${n}`, d.verifyMs);
+      record(`restore total ${n}`, lb.ms);
+      record(`restore ratio ${n}`, lb.ms / plain.ms);
+      dropDb(plainDb);
+      dropDb(lbDb);
+      loads.push(load());
+    }
+  }
+  await kept.repo.close();
 
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
-  console.log(`\npgbench scale ${values.scale}, PostgreSQL at ${conn.host}:${conn.port}\n`);
-  for (const r of rows)
-    console.log(
-      r.map((c, i) => (i === 0 || i === 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '),
-    );
+  const m = (name) => median(results[name]);
+  const s = (ms) => (ms / 1000).toFixed(2) + ' s';
+  const mib = (b) => (b / MiB).toFixed(1) + ' MiB';
+  const rows = [
+    ['step', 'plain tool', 'lifeboat', 'ratio'],
+    ['database size', mib(dbSize), '', ''],
+    [
+      'backup',
+      `pg_dump -Fc > file ${s(m('pg_dump'))}`,
+      `${s(m('backup'))} (checksums on)`,
+      m('backup ratio').toFixed(2),
+    ],
+    [
+      'size',
+      `dump file ${mib(m('dump file'))}`,
+      `repository ${mib(m('stored'))} (stream ${mib(m('stream'))})`,
+      '',
+    ],
+    [
+      'unchanged re-run',
+      '',
+      `${s(m('unchanged'))}, ${mib(m('unchanged added'))} added`,
+      `${m('unchanged %').toFixed(2)} % new`,
+    ],
+    ['checksums off (1 run)', '', s(off.ms), (off.ms / m('pg_dump')).toFixed(2)],
+    [
+      '1 % rows updated',
+      `new file ${mib((await stat(dumpFile2)).size)}`,
+      `${s(changed.ms)}, ${mib(after2 - before2)} added`,
+      '',
+    ],
+    ['rows appended', '', `${s(appended.ms)}, ${mib(after3 - after2)} added`, ''],
+    ...[1, jobs].map((n) => [
+      `restore, ${n} job${n > 1 ? 's' : ''}`,
+      `pg_restore${n > 1 ? ` --jobs=${n}` : ''} ${s(m(`pg_restore ${n}`))}`,
+      `${s(m(`restore total ${n}`))} = ${s(m(`restore ${n}`))} ${n > 1 ? 'spooled' : 'streamed'} + ${s(m(`verify ${n}`))} verify`,
+      m(`restore ratio ${n}`).toFixed(2),
+    ]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(
-    `\nbackup time ratio lifeboat/pg_dump: ${(first.ms / plain.ms).toFixed(2)} (checksums on), ${(nocheck.ms / plain.ms).toFixed(2)} (off)` +
-      `\nrestore time ratio lifeboat/pg_restore (1 job): ${(d1.restoreMs / pr1.ms).toFixed(2)}` +
-      `\nsecond run: ${((afterSecond - afterNocheck) / MiB).toFixed(1)} MiB added vs ${((await stat(dumpFile2)).size / MiB).toFixed(1)} MiB for a new dump file`,
+    `\npgbench scale ${values.scale}, PostgreSQL at ${conn.host}:${conn.port}, ${repeat} round(s) (medians), ` +
+      `1-min load at step starts ${loads.join(' ')}\n`,
+  );
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+  console.log(
+    `\nper-round ratios: backup ${results['backup ratio'].map((x) => x.toFixed(2)).join(' ')}; ` +
+      `restore 1 job ${results['restore ratio 1'].map((x) => x.toFixed(2)).join(' ')}; ` +
+      `restore ${jobs} jobs ${results[`restore ratio ${jobs}`].map((x) => x.toFixed(2)).join(' ')}`,
   );
 } finally {
   for (const db of created.reverse()) {
     try {
-      psql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      dropDb(db);
     } catch {
       // Reported by psql on stderr.
     }

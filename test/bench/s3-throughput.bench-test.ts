@@ -1,8 +1,10 @@
 /**
  * Throughput of the S3 backend against the loopback Swift server for several
- * maxConnections settings. Opt-in (it moves about 2 GiB): LIFEBOAT_S3_BENCH=1
- * npx vitest run --config test/bench/vitest.bench.config.ts. Prints a table and
- * checks every object read back byte for byte.
+ * maxConnections settings, and pack-sized puts as one PutObject against
+ * multipart. Opt-in (it moves about 3 GiB): LIFEBOAT_S3_BENCH=1 npx vitest run
+ * --config test/bench/vitest.bench.config.ts. Prints tables and checks every
+ * object read back byte for byte. The whole-process comparison with restic is
+ * test/bench/s3-vs-restic.mjs.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +16,9 @@ const MIB = 1024 * 1024;
 const OBJECTS = 8;
 const OBJECT_SIZE = 32 * MIB;
 const SETTINGS = [1, 2, 4, 8, 16];
+/** A default repository pack (16 MiB) plus its trailer, as the repository puts it. */
+const PACK_SIZE = 17 * MIB;
+const PACKS = 16;
 
 describe.runIf(s3ServerRunnable && process.env.LIFEBOAT_S3_BENCH === '1')(
   'S3 throughput on loopback Swift',
@@ -75,6 +80,70 @@ describe.runIf(s3ServerRunnable && process.env.LIFEBOAT_S3_BENCH === '1')(
       }
       console.log(`S3 throughput (loopback Swift, this machine):\n${rows.join('\n')}`);
     });
+
+    it(
+      'stores repository packs with one PutObject rather than multipart',
+      { timeout: 1_800_000 },
+      async () => {
+        // What a backup and a restore do with packs: 17 MiB bodies (a 16 MiB pack and its trailer) put
+        // 4 at a time, then read back in 1 MiB ranges 4 at a time. multipartThreshold 8 MiB is the old
+        // behaviour (3 parts per pack); the default (64 MiB) puts each pack with one request.
+        const base = randomBytes(PACK_SIZE);
+        const packs = Array.from({ length: PACKS }, (_, i) => {
+          const body = Buffer.from(base);
+          body.writeUInt32BE(i, 0);
+          return body;
+        });
+        const rows: string[] = [];
+        for (let round = 0; round < 2; round++) {
+          for (const [label, multipartThreshold] of [
+            ['multipart (threshold 8 MiB)', 8 * MIB],
+            ['one PutObject (default)', undefined],
+          ] as const) {
+            const bucket = await server.createBucket();
+            const storage = await S3Storage.open(`s3://${bucket}/bench`, {
+              endpoint: server.endpoint,
+              region: server.region,
+              accessKeyId: server.accessKeyId,
+              secretAccessKey: server.secretAccessKey,
+              ...(multipartThreshold === undefined ? {} : { multipartThreshold }),
+            });
+            try {
+              const keys = packs.map((_, i) => `data/${i}`);
+              const cpu0 = process.cpuUsage();
+              const putMs = await timed(() =>
+                forEachLimited(keys, 4, (key) => storage.put(key, packs[Number(key.slice(5))]!)),
+              );
+              const ranges = keys.flatMap((key) =>
+                Array.from({ length: Math.ceil(PACK_SIZE / MIB) }, (_, r) => ({ key, offset: r * MIB })),
+              );
+              const getMs = await timed(() =>
+                forEachLimited(ranges, 4, async ({ key, offset }) => {
+                  const length = Math.min(MIB, PACK_SIZE - offset);
+                  const parts: Buffer[] = [];
+                  for await (const chunk of await storage.get(key, { offset, length }))
+                    parts.push(chunk as Buffer);
+                  const got = Buffer.concat(parts);
+                  const want = packs[Number(key.slice(5))]!.subarray(offset, offset + length);
+                  if (!got.equals(want)) throw new Error(`${key} at ${offset} read back wrong`);
+                }),
+              );
+              const cpu = process.cpuUsage(cpu0);
+              rows.push(
+                `${label.padEnd(28)} put ${rate(PACKS * PACK_SIZE, putMs)} MiB/s, ` +
+                  `1 MiB range gets ${rate(PACKS * PACK_SIZE, getMs)} MiB/s, ` +
+                  `client CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s`,
+              );
+            } finally {
+              await storage.close();
+            }
+          }
+        }
+        console.log(
+          `S3 packs (${PACKS} × ${(PACK_SIZE / MIB).toFixed(0)} MiB, 4 at a time; loopback Swift):\n${rows.join('\n')}`,
+        );
+      },
+    );
   },
 );
 

@@ -77,7 +77,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** `rawHeaders` without the hop-by-hop ones, as a flat [name, value, …] list. */
-function endToEnd(rawHeaders: string[]): string[] {
+export function endToEnd(rawHeaders: string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     if (!HOP_BY_HOP.has(rawHeaders[i]!.toLowerCase())) kept.push(rawHeaders[i]!, rawHeaders[i + 1]!);

@@ -333,7 +333,11 @@ describe.runIf(s3ServerRunnable)('S3 storage on Swift (s3api)', () => {
     });
 
     it('uploads a large byte body in parts of the configured size', async () => {
-      const storage = await openFresh('', { partSize: 5 * 1024 * 1024, partConcurrency: 2 });
+      const storage = await openFresh('', {
+        partSize: 5 * 1024 * 1024,
+        partConcurrency: 2,
+        multipartThreshold: 10 * 1024 * 1024,
+      });
       const data = randomBytes(12 * 1024 * 1024);
       await storage.put('packs/bytes', data);
       const head = await server.client.send(
@@ -341,6 +345,30 @@ describe.runIf(s3ServerRunnable)('S3 storage on Swift (s3api)', () => {
       );
       expect(head.ETag).toMatch(/-3"$/);
       expect((await readStream(await storage.get('packs/bytes'))).equals(data)).toBe(true);
+    });
+
+    it('uploads a byte body up to multipartThreshold (a repository pack) with one PutObject', async () => {
+      // 17 MiB: a default 16 MiB pack plus its trailer; more than two 8 MiB parts, less than the 64 MiB threshold.
+      const storage = await openFresh('repo');
+      const data = randomBytes(17 * 1024 * 1024);
+      await storage.put('packs/whole', data, { size: data.length });
+      const head = await server.client.send(
+        new HeadObjectCommand({ Bucket: storage.bucket, Key: 'repo/packs/whole' }),
+      );
+      // A single PutObject's ETag is the plain MD5 of the body (no "-<parts>" suffix).
+      expect(head.ETag).toBe(`"${createHash('md5').update(data).digest('hex')}"`);
+      expect((await readStream(await storage.get('packs/whole'))).equals(data)).toBe(true);
+      await expect(storage.put('packs/bad', data, { size: data.length + 1 })).rejects.toThrow(
+        /had 17825792 bytes but 17825793 were announced/,
+      );
+      expect(await storage.stat('packs/bad')).toBeUndefined();
+      // The same bytes as a stream go in 8 MiB parts: a stream is never buffered whole.
+      await storage.put('packs/streamed', Readable.from([data]));
+      const streamed = await server.client.send(
+        new HeadObjectCommand({ Bucket: storage.bucket, Key: 'repo/packs/streamed' }),
+      );
+      expect(streamed.ETag).toMatch(/-3"$/);
+      expect(await pendingUploads(storage.bucket)).toBe(0);
     });
 
     it('aborts the upload and stores nothing when the source fails or the size is wrong', async () => {

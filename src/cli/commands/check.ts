@@ -125,9 +125,14 @@ function describe(ctx: CommandContext, r: RepositoryCheckResult): string {
       if (report.affectedSnapshots.length > MAX_SHOWN)
         lines.push(`    … and ${report.affectedSnapshots.length - MAX_SHOWN} more (see --json)`);
     }
+    // A retention shorter than the policy asks is no damage: forgetting the snapshot would be the wrong advice.
+    const onlyRetention = report.problems.every((x) => x.kind === 'immutability');
     lines.push(
-      '  hint: restore the damaged objects from another copy of the repository if you have one; forget the ' +
-        'affected snapshots (`lifeboat forget --snapshot ID`) and back up again so the next restore point is whole.',
+      onlyRetention
+        ? '  hint: the data is intact; back up (or copy) the affected jobs again: that locks their kept restore ' +
+            'points until now + immutableFor (docs/copies-and-immutability.md).'
+        : '  hint: restore the damaged objects from another copy of the repository if you have one; forget the ' +
+            'affected snapshots (`lifeboat forget --snapshot ID`) and back up again so the next restore point is whole.',
     );
   }
   for (const note of report.notes) lines.push(`  ${p.dim(`note: ${note}`)}`);

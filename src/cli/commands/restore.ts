@@ -15,6 +15,7 @@ interface RestoreFlags {
   snapshot: string;
   at?: string;
   repository?: string;
+  fromRepository: boolean;
   target?: string;
   include?: string[];
   overwrite: string;
@@ -41,6 +42,11 @@ export function registerRestore(program: Command, context: ContextFactory): void
     .option(
       '--repository <name>',
       'restore from this repository (default: the first reachable one of the job)',
+    )
+    .option(
+      '--from-repository',
+      'snapshot jobs: restore from the repository even when an intact local snapshot is kept',
+      false,
     )
     .option(
       '--target <path>',
@@ -79,7 +85,10 @@ export function registerRestore(program: Command, context: ContextFactory): void
         'damaged file is named and the rest still restores (exit 1). Nothing is ever written outside\n' +
         'the target, whatever names the repository holds. The target must be empty unless --overwrite\n' +
         'says otherwise. Images are verified against their SHA-256 after writing. Databases are\n' +
-        'compared with the fingerprint taken at backup time; any difference exits with code 4.\n\n' +
+        'compared with the fingerprint taken at backup time; any difference exits with code 4.\n' +
+        'Snapshot jobs with keepLocal restore from the local snapshot of the restore point when it is\n' +
+        'intact (file data read locally, every chunk verified; only trees come from the repository),\n' +
+        'else from the repository, saying why; --from-repository or --repository forces the repository.\n\n' +
         'Examples:\n' +
         '  lifeboat restore web --target /tmp/web-restore\n' +
         '  lifeboat restore web --at 2026-11-20T14:00Z --target /srv/www --overwrite if-changed\n' +
@@ -110,6 +119,7 @@ export function registerRestore(program: Command, context: ContextFactory): void
           snapshot: opts.snapshot,
           ...(atMs !== undefined ? { atMs } : {}),
           ...(opts.repository ? { repository: opts.repository } : {}),
+          ...(opts.fromRepository ? { fromRepository: true } : {}),
           ...(opts.target ? { target: opts.target } : {}),
           include: opts.include ?? [],
           overwrite: opts.overwrite as OverwriteMode,
@@ -154,14 +164,18 @@ function describe(ctx: CommandContext, r: RestoreJobResult): string {
     case 'files':
     case 'snapshot': {
       const f = r.files;
+      const via = r.kind === 'snapshot' ? describeSource(r) : [];
       if (r.dryRun)
-        return [`would restore ${head} into ${r.target}:`, ...(f.planned ?? []).map((x) => `  ${x}`)].join(
-          '\n',
-        );
+        return [
+          `would restore ${head} into ${r.target}:`,
+          ...via,
+          ...(f.planned ?? []).map((x) => `  ${x}`),
+        ].join('\n');
       const lines = [
         `${f.errors.length ? p.red('✘') : p.green('✔')} restored ${head} into ${r.target}: ` +
           `${f.files} files, ${f.dirs} dirs, ${formatBytes(f.bytes)} in ${secs}` +
           (f.skipped ? `, ${f.skipped} unchanged` : ''),
+        ...via,
       ];
       for (const e of f.errors) lines.push(p.red(`  failed: ${e.path}: ${e.message}`));
       return lines.join('\n');
@@ -194,4 +208,25 @@ function describe(ctx: CommandContext, r: RestoreJobResult): string {
       return lines.join('\n');
     }
   }
+}
+
+/** Where a snapshot job's restore read its data (or would), and why not locally. */
+function describeSource(r: Extract<RestoreJobResult, { kind: 'snapshot' }>): string[] {
+  const l = r.localSnapshot;
+  if (r.source === 'local' && l) {
+    const checked = l.check
+      ? ` (intact: ${l.check.entries} entries checked in ${(l.check.durationMs / 1000).toFixed(1)}s)`
+      : '';
+    const lines = [`  data ${r.dryRun ? 'would come' : 'came'} from local snapshot ${l.path}${checked}`];
+    if (l.chunks?.repository) {
+      lines.push(
+        `  ${l.chunks.repository} chunks (${formatBytes(l.chunks.repositoryBytes)}) differed locally and came from ${r.repository}` +
+          (l.differing?.length ? `: ${l.differing.join(', ')}` : ''),
+      );
+    }
+    return lines;
+  }
+  return r.localNotUsed
+    ? [`  from repository ${r.repository}; local snapshot not used: ${r.localNotUsed}`]
+    : [];
 }

@@ -65,6 +65,17 @@ export async function saveStream(
   return saved;
 }
 
+/** Pass a stream through unchanged, showing every chunk to `observe` on the way (e.g. a row hasher). */
+export async function* observed(
+  input: AsyncIterable<Uint8Array>,
+  observe: (chunk: Uint8Array) => void,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of input) {
+    observe(chunk);
+    yield chunk;
+  }
+}
+
 /** Largest piece yielded for a recorded zero run. */
 const ZERO_PIECE = 1024 * 1024;
 
@@ -75,10 +86,13 @@ export interface ContentExpectation {
   label: string;
 }
 
+/** Blobs loaded ahead of the consumer: decryption and decompression overlap with the tool reading. */
+const READ_AHEAD = 4;
+
 /**
- * A stream of stored content, loading one blob ahead of the consumer. When the
- * expected size or SHA-256 does not match at the end the stream errors with an
- * IntegrityError instead of ending normally.
+ * A stream of stored content, loading up to READ_AHEAD blobs ahead of the
+ * consumer. When the expected size or SHA-256 does not match at the end the
+ * stream errors with an IntegrityError instead of ending normally.
  */
 export function contentStream(
   repo: Repo,
@@ -88,8 +102,7 @@ export function contentStream(
   async function* pieces(): AsyncGenerator<Uint8Array> {
     const hash = createHash('sha256');
     let size = 0;
-    const load = (ref: ContentRef | undefined): Promise<Uint8Array | number> | undefined => {
-      if (ref === undefined) return undefined;
+    const load = (ref: ContentRef): Promise<Uint8Array | number> => {
       if (typeof ref === 'string') {
         const p = repo.loadBlob(ref);
         p.catch(() => {});
@@ -97,10 +110,15 @@ export function contentStream(
       }
       return Promise.resolve(ref.zero);
     };
-    let next = load(refs[0]);
-    for (let i = 0; next; i++) {
-      const current = await next;
-      next = load(refs[i + 1]);
+    const ahead: Promise<Uint8Array | number>[] = [];
+    let next = 0;
+    const fill = () => {
+      while (ahead.length < READ_AHEAD && next < refs.length) ahead.push(load(refs[next++] as ContentRef));
+    };
+    fill();
+    while (ahead.length > 0) {
+      const current = await (ahead.shift() as Promise<Uint8Array | number>);
+      fill();
       if (typeof current === 'number') {
         for (let left = current; left > 0; left -= ZERO_PIECE) {
           const zeros = Buffer.alloc(Math.min(left, ZERO_PIECE));

@@ -18,6 +18,14 @@ export type DatabaseFingerprint = {
   tables: Record<string, TableFingerprint>;
   /** Hex SHA-256 over the sorted catalog description (columns, constraints, indexes, views …). */
   schemaDigest: string;
+  /**
+   * How the table checksums were computed: `rowhash1` = lifeboat hashed the
+   * rows of the dump as it streamed (rowHash.ts), and a restore is verified by
+   * hashing a fresh dump of it; absent = the server computed them with md5.
+   */
+  checksumMethod?: 'rowhash1';
+  /** Session settings the dump's row text depended on (postgres: bytea_output, lc_monetary). */
+  copySettings?: Record<string, string>;
 };
 
 /** The fingerprint of one backup run. */

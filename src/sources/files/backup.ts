@@ -25,7 +25,7 @@ import { TreeWalker, compareNodes, physicalPath } from './walk.js';
 import { checkXattrTools } from './xattrs.js';
 
 export interface BackupFilesOptions {
-  /** The job's incremental cache; saved (atomically) when the run completes. */
+  /** The job's incremental cache; saved (atomically) when the run completes, closed in any case. */
   cache?: FileCache;
   onProgress?: (p: FilesProgress) => void;
   signal?: AbortSignal;
@@ -121,6 +121,18 @@ function buildTrie(paths: readonly string[]): PathTrie {
 
 /** Back up the paths of a files job into `repo`; returns the root tree to put in a snapshot. */
 export async function backupFiles(
+  repo: Repo,
+  spec: FilesSpec,
+  opts: BackupFilesOptions,
+): Promise<BackupFilesResult> {
+  try {
+    return await walkAndSave(repo, spec, opts);
+  } finally {
+    await opts.cache?.close(); // after a failure: drops this run's unfinished cache file
+  }
+}
+
+async function walkAndSave(
   repo: Repo,
   spec: FilesSpec,
   opts: BackupFilesOptions,

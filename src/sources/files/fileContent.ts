@@ -2,17 +2,47 @@
  * Reads one open file through the repository's chunker into data blobs, with
  * several saveBlob calls in flight, hashing the whole file on the way.
  * All-zero chunks become `{ zero: n }` refs and are not stored (sparse files).
+ *
+ * Large files take a faster path when the chunker offers a synchronous cutter
+ * (the repository's always does), so that a backup of one big file uses every
+ * core (docs/performance.md, "Where lifeboat loses time"):
+ * - the file is read in 1 MiB pieces into recycled SharedArrayBuffer slabs,
+ *   with reads running ahead of the chunker;
+ * - the whole-file SHA-256 runs on a worker thread, straight from the slabs
+ *   (repo.contentHasher), while the calling thread chunks;
+ * - 64 KiB blocks of zeros (the holes of a sparse file read back as zeros)
+ *   go to the cutter by length: no gear hash per byte, no copy, no blob ID;
+ * - each chunk is copied once out of the slabs into a buffer of its own,
+ *   which saveBlob moves to a worker (compression + encryption) uncopied.
+ * The chunk boundaries, and so the blob IDs, are the same on both paths.
  */
 import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { Chunker, Repo } from '../../repository/api.js';
+import type { ChunkSink, Chunker, ContentHasher, Repo, ZeroChunk } from '../../repository/api.js';
 import type { ContentRef } from '../../repository/tree.js';
 import type { Semaphore } from './semaphore.js';
-import { isAllZero, pushZero } from './zeroRuns.js';
+import { isAllZero, isZeroRange, pushZero } from './zeroRuns.js';
 
 /** Files below this size are read with one call: no stream, no per-read overhead. */
 export const SMALL_FILE = 1024 * 1024;
+/**
+ * Files below this size are read with one synchronous read on the calling
+ * thread, into a scratch buffer reused for every file, and hashed there: a
+ * thread-pool round trip (and a FileHandle) per open/read/stat/close costs
+ * more main-thread time than the few microseconds of a read from the page
+ * cache, and it dominates a backup of many small files.
+ */
+export const SYNC_READ_MAX = 256 * 1024;
 const READ_SIZE = 1024 * 1024;
+/** Reused by every synchronous small-file read; nothing holds it across an await (see storeSmallFile). */
+let scratch: Buffer | undefined;
+/** Reads started beyond the piece being chunked. */
+const READ_AHEAD = 2;
+/** Slabs kept for reuse; more are allocated only while the cutter still holds the oldest (bounded by its maxSize). */
+const SLAB_POOL = 8;
+/** Zero runs are detected in blocks of this size (aligned to the read). */
+const ZERO_BLOCK = 64 * 1024;
 
 /** A read from the source failed: a warning for this file, not a failure of the backup. */
 export class SourceReadError extends Error {
@@ -76,50 +106,344 @@ export async function storeFileContent(
   expectedSize: number,
   opts: StoreContentOptions,
 ): Promise<StoredContent> {
+  const cutter = expectedSize >= SMALL_FILE ? opts.chunker.cutter?.() : undefined;
+  if (cutter) return storeLargeFile(repo, fh, cutter, opts);
   const hash = createHash('sha256');
-  const content: ContentRef[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
+  const saver = new BlobSaver(repo, opts.blobSlots);
   let size = 0;
-  let addedBytes = 0;
-  let newBlobs = 0;
   try {
     for await (const chunk of opts.chunker.chunks(readAll(fh, expectedSize))) {
-      if (failure !== undefined) break;
+      if (saver.failed) break;
       opts.checkAbort?.();
       hash.update(chunk);
       size += chunk.length;
       opts.onBytes?.(chunk.length);
-      if (isAllZero(chunk)) {
-        pushZero(content, chunk.length);
-        continue;
-      }
-      const index = content.push('') - 1;
-      const release = await opts.blobSlots.acquire();
-      const saving: Promise<void> = repo
-        .saveBlob('data', chunk)
-        .then(
-          (saved) => {
-            content[index] = saved.id;
-            if (saved.stored) {
-              addedBytes += saved.length;
-              newBlobs++;
-            }
-          },
-          (err: unknown) => {
-            failure ??= err;
-          },
-        )
-        .finally(() => {
-          release();
-          inFlight.delete(saving);
-        });
-      inFlight.add(saving);
+      await saver.add(chunk);
     }
   } finally {
     // Never leave saves running behind our back, even when reading failed.
-    await Promise.all(inFlight);
+    await saver.settle();
   }
-  if (failure !== undefined) throw failure;
-  return { content, sha256: hash.digest('hex'), size, addedBytes, newBlobs };
+  saver.throwIfFailed();
+  return { content: saver.content, sha256: hash.digest('hex'), size, ...saver.added() };
+}
+
+/**
+ * Chunk, hash and save a file of fewer than SYNC_READ_MAX bytes, open as `fd`:
+ * one bounded synchronous read of at most size + 1 bytes (a longer read means
+ * the file grew; the caller's after-read check reports it). Reading, hashing
+ * and cutting finish before the first await, and the cutter copies every
+ * chunk out, so the shared scratch buffer is free again when this yields.
+ * Throws SourceReadError when reading fails.
+ */
+export async function storeSmallFile(
+  repo: Repo,
+  fd: number,
+  expectedSize: number,
+  opts: StoreContentOptions,
+): Promise<StoredContent> {
+  if (expectedSize >= SYNC_READ_MAX) throw new RangeError(`not a small file: ${expectedSize} bytes`);
+  scratch ??= Buffer.allocUnsafeSlow(SYNC_READ_MAX + 1);
+  let size: number;
+  try {
+    size = readSync(fd, scratch, 0, expectedSize + 1, 0);
+  } catch (err) {
+    throw new SourceReadError(err);
+  }
+  opts.checkAbort?.();
+  const data = scratch.subarray(0, size);
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  const chunks: (Uint8Array | ZeroChunk)[] = [];
+  const cutter = opts.chunker.cutter?.();
+  if (cutter) {
+    if (size > 0) cutter.pushInto(data, chunks);
+    const last = cutter.endChunk();
+    if (last) chunks.push(last);
+  } else if (size > 0) {
+    const copy = Buffer.from(data); // the async chunker may hold its input past an await
+    const input = (async function* () {
+      yield copy;
+    })();
+    for await (const chunk of opts.chunker.chunks(input)) chunks.push(chunk);
+  }
+  opts.onBytes?.(size);
+  const saver = new BlobSaver(repo, opts.blobSlots);
+  try {
+    for (const chunk of chunks) {
+      if (saver.failed) break;
+      await saver.add(chunk);
+    }
+  } finally {
+    await saver.settle();
+  }
+  saver.throwIfFailed();
+  return { content: saver.content, sha256, size, ...saver.added() };
+}
+
+/** The fast path for large files; see the file comment. */
+async function storeLargeFile(
+  repo: Repo,
+  fh: FileHandle,
+  cutter: ChunkSink,
+  opts: StoreContentOptions,
+): Promise<StoredContent> {
+  const hasher = repo.contentHasher?.() ?? inlineHasher();
+  const reader = new SlabReader(fh);
+  const saver = new BlobSaver(repo, opts.blobSlots);
+  const chunks: (Uint8Array | ZeroChunk)[] = [];
+  let size = 0;
+  let sha256: string | undefined;
+  try {
+    for (;;) {
+      if (saver.failed) break;
+      const piece = await reader.next();
+      if (!piece) break;
+      opts.checkAbort?.();
+      const hashed = hasher.update(piece);
+      feedPiece(cutter, piece, chunks);
+      size += piece.length;
+      // The slab can be read into again once it is hashed and the cutter has let go of it.
+      reader.retire(size, hashed);
+      reader.releaseBefore(size - cutter.pendingBytes);
+      opts.onBytes?.(piece.length);
+      for (const chunk of chunks) await saver.add(chunk);
+      chunks.length = 0;
+    }
+    const last = saver.failed ? undefined : cutter.endChunk();
+    if (last) await saver.add(last);
+    sha256 = await hasher.digest();
+  } finally {
+    await saver.settle();
+    await reader.close();
+    // A stream left open on a worker holds its state there: end it even when reading failed.
+    if (sha256 === undefined) await hasher.digest().catch(() => undefined);
+  }
+  saver.throwIfFailed();
+  return { content: saver.content, sha256, size, ...saver.added() };
+}
+
+/** Hand one piece to the cutter: runs of all-zero 64 KiB blocks by length, the rest as bytes. */
+function feedPiece(cutter: ChunkSink, piece: Buffer, out: (Uint8Array | ZeroChunk)[]): void {
+  const n = piece.length;
+  let dataFrom = 0; // start of the bytes not yet pushed
+  for (let at = 0; at + ZERO_BLOCK <= n; at += ZERO_BLOCK) {
+    if (!isZeroRange(piece, at, at + ZERO_BLOCK)) continue;
+    let end = at + ZERO_BLOCK;
+    while (end + ZERO_BLOCK <= n && isZeroRange(piece, end, end + ZERO_BLOCK)) end += ZERO_BLOCK;
+    if (at > dataFrom) cutter.pushInto(piece.subarray(dataFrom, at), out);
+    cutter.pushZeros(end - at, out);
+    dataFrom = end;
+    at = end - ZERO_BLOCK;
+  }
+  if (dataFrom < n) cutter.pushInto(piece.subarray(dataFrom), out);
+}
+
+/** The whole-file hash on the calling thread, for repositories without contentHasher. */
+function inlineHasher(): ContentHasher {
+  const hash = createHash('sha256');
+  return {
+    update: (data) => {
+      hash.update(data);
+      return Promise.resolve();
+    },
+    digest: () => Promise.resolve(hash.digest('hex')),
+  };
+}
+
+/** Saves the chunks of one file in order of content, several at once, and collects the refs. */
+class BlobSaver {
+  readonly content: ContentRef[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+  private addedBytes = 0;
+  private newBlobs = 0;
+
+  constructor(
+    private readonly repo: Repo,
+    private readonly slots: Semaphore,
+  ) {}
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Record a zero run, or start saving a chunk (waits for a free blob slot). The chunk is given away. */
+  async add(chunk: Uint8Array | ZeroChunk): Promise<void> {
+    if (!(chunk instanceof Uint8Array)) {
+      pushZero(this.content, chunk.zero);
+      return;
+    }
+    if (isAllZero(chunk)) {
+      pushZero(this.content, chunk.length);
+      return;
+    }
+    const index = this.content.push('') - 1;
+    const release = await this.slots.acquire();
+    const saving: Promise<void> = this.repo
+      .saveBlob('data', chunk, { transfer: true })
+      .then(
+        (saved) => {
+          this.content[index] = saved.id;
+          if (saved.stored) {
+            this.addedBytes += saved.length;
+            this.newBlobs++;
+          }
+        },
+        (err: unknown) => {
+          this.failure ??= err;
+        },
+      )
+      .finally(() => {
+        release();
+        this.inFlight.delete(saving);
+      });
+    this.inFlight.add(saving);
+  }
+
+  /** Wait for every save started. */
+  async settle(): Promise<void> {
+    await Promise.all(this.inFlight);
+  }
+
+  throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  added(): { addedBytes: number; newBlobs: number } {
+    return { addedBytes: this.addedBytes, newBlobs: this.newBlobs };
+  }
+}
+
+interface SlabInUse {
+  slab: Buffer;
+  /** File offset just past the slab's bytes. */
+  end: number;
+  hashed: boolean;
+  /** Settles when hashed turns true. */
+  settled: Promise<void>;
+}
+
+interface SlabRead {
+  slab: Buffer;
+  position: number;
+  read: Promise<number>;
+}
+
+/**
+ * Reads a file front to back into 1 MiB SharedArrayBuffer slabs (shared so
+ * the hashing worker reads them in place), READ_AHEAD reads ahead of the
+ * consumer, reusing a slab once the consumer retired and released it.
+ */
+class SlabReader {
+  private readonly free: Buffer[] = [];
+  private readonly inUse: SlabInUse[] = [];
+  private readonly ahead: SlabRead[] = [];
+  private slabs = 0;
+  /** File offset of the next piece handed out, and of the next read started. */
+  private position = 0;
+  private nextRead = 0;
+  private releasedBefore = 0;
+  private atEnd = false;
+  /** The slab of the last piece handed out, until retired. */
+  private handedOut: Buffer | undefined;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  /** The next piece of the file (a view of a slab), or undefined at its end. */
+  async next(): Promise<Buffer | undefined> {
+    if (this.atEnd) return undefined;
+    if (this.ahead.length === 0) this.start(await this.slab());
+    const current = this.ahead.shift()!;
+    while (this.ahead.length < READ_AHEAD) {
+      const slab = this.slabNow();
+      if (!slab) break;
+      this.start(slab);
+    }
+    let bytesRead: number;
+    try {
+      bytesRead = await current.read;
+    } catch (err) {
+      this.free.push(current.slab);
+      throw new SourceReadError(err);
+    }
+    if (bytesRead < READ_SIZE) {
+      // End of file (or it changed size under us): reads started beyond this point are void.
+      await this.dropReadsAhead();
+      this.nextRead = this.position + bytesRead;
+      if (bytesRead === 0) {
+        this.atEnd = true;
+        this.free.push(current.slab);
+        return undefined;
+      }
+    }
+    this.position += bytesRead;
+    this.handedOut = current.slab;
+    return current.slab.subarray(0, bytesRead);
+  }
+
+  /** The consumer is done with the last piece (ending at file offset `end`) once `hashed` settles. */
+  retire(end: number, hashed: Promise<void>): void {
+    const slab = this.handedOut!;
+    this.handedOut = undefined;
+    const entry: SlabInUse = { slab, end, hashed: false, settled: Promise.resolve() };
+    const done = () => {
+      entry.hashed = true;
+    };
+    // A failed hash shows at digest(); here it only frees the slab.
+    entry.settled = hashed.then(done, done);
+    this.inUse.push(entry);
+  }
+
+  /** The consumer no longer needs any byte before file offset `offset`. */
+  releaseBefore(offset: number): void {
+    this.releasedBefore = offset;
+  }
+
+  /** Wait for reads still running (their slabs are dropped). */
+  async close(): Promise<void> {
+    await this.dropReadsAhead();
+  }
+
+  private start(slab: Buffer): void {
+    const position = this.nextRead;
+    this.nextRead += READ_SIZE;
+    const read = this.fh.read(slab, 0, READ_SIZE, position).then((r) => r.bytesRead);
+    read.catch(() => {}); // observed by next() or dropReadsAhead()
+    this.ahead.push({ slab, position, read });
+  }
+
+  private async dropReadsAhead(): Promise<void> {
+    for (const r of this.ahead.splice(0)) {
+      await r.read.catch(() => 0);
+      this.free.push(r.slab);
+    }
+  }
+
+  /** A free slab if one is at hand: reused, or new while the pool is not full. */
+  private slabNow(): Buffer | undefined {
+    while (this.inUse.length > 0 && this.inUse[0]!.hashed && this.inUse[0]!.end <= this.releasedBefore) {
+      this.free.push(this.inUse.shift()!.slab);
+    }
+    const reused = this.free.pop();
+    if (reused) return reused;
+    if (this.slabs < SLAB_POOL) return this.newSlab();
+    return undefined;
+  }
+
+  /** A slab for the read the consumer waits for: waits for hashing; grows the pool past the cutter's hold. */
+  private async slab(): Promise<Buffer> {
+    for (;;) {
+      const slab = this.slabNow();
+      if (slab) return slab;
+      const oldest = this.inUse[0];
+      // Held by the cutter (a chunk in progress spans the pool): only a new slab lets it reach a cut.
+      if (!oldest || oldest.end > this.releasedBefore) return this.newSlab();
+      await oldest.settled;
+    }
+  }
+
+  private newSlab(): Buffer {
+    this.slabs++;
+    return Buffer.from(new SharedArrayBuffer(READ_SIZE));
+  }
 }

@@ -12,27 +12,28 @@
  *   neither a symlink nor another hardlink of the old file is written through;
  * - symlinks are only created as leaves, and hardlinks only to files this
  *   restore created.
- * Directory modes and mtimes are applied after their contents. Every chunk is
- * verified by repo.loadBlob and every file against its recorded SHA-256; a
+ * Directory modes and mtimes are applied after their contents. File contents
+ * are restored in batches grouped by pack (restorePlan.ts): every chunk is
+ * verified by the repository and every file against its recorded SHA-256; a
  * failure is an error entry naming the file and the rest still restores.
  */
-import { constants as fsConstants, type Stats } from 'node:fs';
 import {
-  chmod,
-  lchown,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  open,
-  readdir,
-  readlink,
-  rename,
-  stat,
-  symlink,
-  unlink,
-  type FileHandle,
-} from 'node:fs/promises';
+  chmodSync,
+  constants as fsConstants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  readlinkSync,
+  renameSync,
+  symlinkSync,
+  unlinkSync,
+  type Stats,
+} from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { InterruptedError, IntegrityError, isErrnoException } from '../../errors.js';
@@ -43,10 +44,10 @@ import type { Repo } from '../../repository/api.js';
 import type { BlobId, Tree, TreeNode } from '../../repository/tree.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { RestoreTargetError } from './errors.js';
-import { writeFileContent } from './fileWriter.js';
+import { ContentFile } from './fileWriter.js';
 import { isUtf8, joinRaw, nameBytes } from './names.js';
 import { createPathFilter, type PathFilter } from './pathFilter.js';
-import { Semaphore } from './semaphore.js';
+import { ContentPipeline } from './restorePlan.js';
 import { makeDevice, makeFifo } from './specialNodes.js';
 import { duplicateNames, nameKey, nameProblem, nodeProblem } from './treeValidation.js';
 import type { FilesProgress } from './types.js';
@@ -65,8 +66,6 @@ export interface RestoreOptions {
   onProgress?: (p: FilesProgress) => void;
   signal?: AbortSignal;
   logger: Logger;
-  /** Files written at once (default 4). */
-  fileConcurrency?: number;
 }
 
 export interface RestoreIssue {
@@ -103,11 +102,34 @@ interface Frame {
   /** Created empty by this restore: nothing can exist in it yet, so no lstat before creating. */
   fresh: boolean;
   dups: Set<string>;
+  /** Work that must end before the directory's own metadata is set (never rejects). */
   pending: Promise<void>[];
   xattrs: { path: Buffer; attrs: Record<string, string> }[];
 }
 
-const CREATE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+/** A file whose content is being restored, with what is needed to finish it. */
+class RestoringFile extends ContentFile {
+  /** Settles when the file is restored or its error recorded; never rejects. */
+  readonly done: Promise<void>;
+  settle!: () => void;
+
+  constructor(
+    readonly parent: Frame,
+    readonly node: TreeNode,
+    readonly abs: Buffer,
+    readonly rel: string,
+    dest: Buffer,
+    lengthOf: (id: BlobId) => number | undefined,
+    /** Hardlink bookkeeping: told the path once this copy exists (undefined when it failed). */
+    readonly firstOf: ((path: Buffer | undefined) => void) | undefined,
+  ) {
+    super(dest, node.content ?? [], CREATE_FLAGS, lengthOf);
+    this.done = new Promise((resolve) => (this.settle = resolve));
+  }
+}
+
+// Read-write: a file whose chunks arrived out of order is read back to check its SHA-256.
+const CREATE_FLAGS = fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 const PROGRESS_EVERY_MS = 100;
 
@@ -154,10 +176,12 @@ export async function restoreTree(
 class Restorer {
   private readonly result: RestoreResult;
   private readonly filter: PathFilter;
-  private readonly fileSlots: Semaphore;
+  private readonly content: ContentPipeline<RestoringFile>;
   private readonly isRoot = process.getuid?.() === 0;
   /** hardlinkKey → path of the file this restore created for it (undefined if that failed). */
   private readonly links = new Map<string, Promise<Buffer | undefined>>();
+  /** Hardlinks not yet linked nor handed to the content pipeline (their first copy is pending). */
+  private readonly undecidedLinks = new Set<Promise<void>>();
   private fatal: { err: unknown } | undefined;
   private lastProgress = 0;
   private currentPath = '';
@@ -168,7 +192,15 @@ class Restorer {
     private readonly accounts: Accounts,
   ) {
     this.filter = createPathFilter(o.include ?? [], []);
-    this.fileSlots = new Semaphore(o.fileConcurrency ?? 4);
+    this.content = new ContentPipeline<RestoringFile>(repo, {
+      done: (file) => this.fileWritten(file),
+      failed: (file, err) => this.fileFailed(file, err),
+      checkAbort: () => this.checkAbort(),
+      onBytes: (n) => {
+        this.result.bytes += n;
+        this.progress();
+      },
+    });
     this.result = { files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0, skipped: 0, errors: [] };
     if (o.dryRun) this.result.planned = [];
   }
@@ -183,9 +215,11 @@ class Restorer {
     // prepareTarget checked that the target is empty (or made it) when overwriting is not allowed.
     top.fresh = this.o.overwrite === 'never';
     const stack: Frame[] = [top];
+    let finished: Promise<void> = Promise.resolve();
     try {
       while (stack.length > 0) {
         this.checkAbort();
+        this.checkFatal();
         const frame = stack[stack.length - 1]!;
         const node = frame.nodes[frame.next];
         if (node !== undefined) {
@@ -195,12 +229,19 @@ class Restorer {
           continue;
         }
         stack.pop();
-        await Promise.all(frame.pending);
-        this.checkFatal();
-        await this.finishDir(frame);
+        // The directory's files may still wait in a content batch: its metadata is set once they are done.
+        const done = this.finishDirAfter(frame);
+        if (stack.length > 0) stack[stack.length - 1]!.pending.push(done);
+        else finished = done;
       }
+      await this.drainContent();
+      await finished;
+      this.checkFatal();
+    } catch (err) {
+      await this.content.abandon(err);
+      throw err;
     } finally {
-      await Promise.allSettled(stack.flatMap((f) => f.pending));
+      await Promise.allSettled([finished, ...stack.flatMap((f) => f.pending)]);
     }
     this.o.onProgress?.({
       files: this.result.files,
@@ -273,7 +314,7 @@ class Restorer {
     if (!included && !isDir) return undefined;
     const abs = joinRaw(parent.abs, nameBytes(node));
     if (isDir) return this.enterDir(stack, node, abs, rel, included);
-    if (!(await this.materialize(stack))) return undefined;
+    if (!this.materialize(stack)) return undefined;
     if (this.o.dryRun) {
       await this.plan(node, abs, rel);
       return undefined;
@@ -312,29 +353,30 @@ class Restorer {
       return undefined;
     }
     const frame = this.frame(abs, rel, tree, node, 'pending', included);
-    if (included && !(await this.materialize([...stack, frame]))) return undefined;
+    if (included && !this.materialize([...stack, frame])) return undefined;
     return frame;
   }
 
   /** Create (or check) every not-yet-created directory on the stack, outermost first. */
-  private async materialize(stack: Frame[]): Promise<boolean> {
+  private materialize(stack: Frame[]): boolean {
     for (const frame of stack) {
       if (frame.state === 'failed') return false;
       if (frame.state === 'ready') continue;
-      frame.state = (await this.createDir(frame)) ? 'ready' : 'failed';
+      frame.state = this.createDir(frame) ? 'ready' : 'failed';
       if (frame.state === 'failed') return false;
     }
     return true;
   }
 
-  private async createDir(frame: Frame): Promise<boolean> {
+  /** Synchronous, as every directory call of the walk: a thread-pool round trip costs more than mkdir. */
+  private createDir(frame: Frame): boolean {
     this.result.dirs++;
     if (this.o.dryRun) {
       this.result.planned!.push(frame.rel);
       return true;
     }
     try {
-      await mkdir(frame.abs, 0o700);
+      mkdirSync(frame.abs, 0o700);
       frame.fresh = true;
       return true;
     } catch (err) {
@@ -344,12 +386,12 @@ class Restorer {
         return false;
       }
     }
-    const st = await lstat(frame.abs);
+    const st = lstatSync(frame.abs);
     if (st.isDirectory()) return true;
     if (this.o.overwrite === 'always') {
       // Replace the entry itself (unlink never follows a symlink), then create the directory.
-      await unlink(frame.abs);
-      await mkdir(frame.abs, 0o700);
+      unlinkSync(frame.abs);
+      mkdirSync(frame.abs, 0o700);
       return true;
     }
     this.result.dirs--;
@@ -360,6 +402,28 @@ class Restorer {
         : 'an entry that is not a directory exists in the target where the snapshot has a directory',
     );
     return false;
+  }
+
+  /** finishDir once everything in the directory is done (never rejects: a fatal error is recorded). */
+  private async finishDirAfter(frame: Frame): Promise<void> {
+    frame.nodes = []; // the listing is not needed any more
+    await Promise.all(frame.pending);
+    frame.pending = [];
+    if (this.fatal) return;
+    try {
+      await this.finishDir(frame);
+    } catch (err) {
+      this.fatal ??= { err };
+    }
+  }
+
+  /** Restore every planned file, including hardlinks whose first copy failed (they get their own content). */
+  private async drainContent(): Promise<void> {
+    await this.content.drain();
+    while (this.undecidedLinks.size > 0) {
+      await Promise.all([...this.undecidedLinks]);
+      await this.content.drain();
+    }
   }
 
   private async finishDir(frame: Frame): Promise<void> {
@@ -373,10 +437,10 @@ class Restorer {
     if (!node) return;
     await this.guard(frame.rel, async () => {
       // The directory was checked to be a real directory when it was created or entered.
-      await this.chownPath(frame.abs, node);
-      await chmod(frame.abs, node.mode);
+      this.chownPath(frame.abs, node);
+      chmodSync(frame.abs, node.mode);
       const t = mtimeSeconds(node.mtimeNs);
-      await lutimes(frame.abs, t, t);
+      lutimesSync(frame.abs, t, t);
     });
   }
 
@@ -397,67 +461,106 @@ class Restorer {
     else this.result.specials++;
   }
 
+  /**
+   * Check what is in the way, then hand the file to the content pipeline (or
+   * link it to its first copy). Returns once planned; the file is finished
+   * later, when its batch is restored (parent.pending tracks it).
+   */
   private async startFile(parent: Frame, node: TreeNode, abs: Buffer, rel: string): Promise<void> {
-    const release = await this.fileSlots.acquire();
     let firstOf: ((path: Buffer | undefined) => void) | undefined;
     let linkTo: Promise<Buffer | undefined> | undefined;
     if (node.hardlinkKey !== undefined) {
       linkTo = this.links.get(node.hardlinkKey);
       if (!linkTo) this.links.set(node.hardlinkKey, new Promise((r) => (firstOf = r)));
     }
-    const task = this.restoreFile(parent, node, abs, rel, linkTo)
-      .then(
-        (created) => firstOf?.(created ? abs : undefined),
-        (err: unknown) => {
+    let existing: Stats | undefined;
+    try {
+      existing = parent.fresh ? undefined : await lstatOrUndefined(abs);
+      if (existing) {
+        if (!this.mayReplace(existing, rel)) {
           firstOf?.(undefined);
-          if (err instanceof InterruptedError || this.o.signal?.aborted) this.fatal ??= { err };
-          else this.error(rel, message(err));
-        },
-      )
-      .finally(release);
-    parent.pending.push(task);
+          return;
+        }
+        if (
+          this.o.overwrite === 'if-changed' &&
+          existing.isFile() &&
+          (await this.unchanged(abs, existing, node))
+        ) {
+          this.result.skipped++;
+          firstOf?.(undefined);
+          return;
+        }
+      }
+    } catch (err) {
+      firstOf?.(undefined);
+      if (err instanceof InterruptedError) throw err;
+      this.error(rel, message(err));
+      return;
+    }
+    const replace = existing !== undefined;
+    if (linkTo) {
+      parent.pending.push(this.startLink(parent, node, abs, rel, replace, linkTo));
+      return;
+    }
+    const file = this.restoringFile(parent, node, abs, rel, replace, firstOf);
+    parent.pending.push(file.done);
+    await this.content.add(file);
   }
 
-  /** Restore one file; resolves true when this restore created the file at `abs`. */
-  private async restoreFile(
+  /** A further hardlink: link it to the first copy, or restore its content when that copy failed. */
+  private startLink(
     parent: Frame,
     node: TreeNode,
     abs: Buffer,
     rel: string,
-    linkTo: Promise<Buffer | undefined> | undefined,
-  ): Promise<boolean> {
-    const existing = parent.fresh ? undefined : await lstatOrUndefined(abs);
-    if (existing) {
-      if (!this.mayReplace(existing, rel)) return false;
-      if (
-        this.o.overwrite === 'if-changed' &&
-        existing.isFile() &&
-        (await this.unchanged(abs, existing, node))
-      ) {
-        this.result.skipped++;
-        return false;
-      }
-    }
-    if (linkTo) {
-      const first = await linkTo;
-      if (first) {
-        await this.placeLink(first, abs, existing !== undefined);
-        this.result.files++;
-        this.progress();
-        return false;
-      }
-      // The first copy could not be restored: write this one on its own.
-    }
-    const dest = existing ? tempSibling(abs) : abs;
-    let fh: FileHandle | undefined = await open(dest, CREATE_FLAGS, 0o600);
-    try {
-      const written = await writeFileContent(this.repo, fh, node.content ?? [], {
-        checkAbort: () => this.checkAbort(),
-        onBytes: (n) => {
-          this.result.bytes += n;
+    replace: boolean,
+    linkTo: Promise<Buffer | undefined>,
+  ): Promise<void> {
+    let decide!: () => void;
+    const decided = new Promise<void>((resolve) => (decide = resolve));
+    this.undecidedLinks.add(decided);
+    void decided.then(() => this.undecidedLinks.delete(decided));
+    return (async () => {
+      try {
+        const first = await linkTo;
+        if (first) {
+          decide();
+          await this.placeLink(first, abs, replace);
+          this.result.files++;
           this.progress();
-        },
-      });
+          return;
+        }
+        // The first copy could not be restored: write this one on its own.
+        const file = this.restoringFile(parent, node, abs, rel, replace, undefined);
+        await this.content.add(file);
+        decide();
+        await file.done;
+      } catch (err) {
+        if (err instanceof InterruptedError || this.o.signal?.aborted) this.fatal ??= { err };
+        else this.error(rel, message(err));
+      } finally {
+        decide();
+      }
+    })();
+  }
+
+  private restoringFile(
+    parent: Frame,
+    node: TreeNode,
+    abs: Buffer,
+    rel: string,
+    replace: boolean,
+    firstOf: ((path: Buffer | undefined) => void) | undefined,
+  ): RestoringFile {
+    const lengthOf = (id: BlobId) => this.repo.blobLength?.(id);
+    return new RestoringFile(parent, node, abs, rel, replace ? tempSibling(abs) : abs, lengthOf, firstOf);
+  }
+
+  /** Every chunk is written: check the content, set the metadata, move it into place (sync: see fileWriter.ts). */
+  private fileWritten(file: RestoringFile): void {
+    const node = file.node;
+    try {
+      const written = file.finish();
       if (written.size !== (node.size ?? 0)) {
         throw new IntegrityError(
           `content is ${written.size} bytes but the snapshot records ${node.size ?? 0}`,
@@ -468,25 +571,34 @@ class Restorer {
           'restored content does not match the SHA-256 recorded at backup; the file was removed',
         );
       }
+      const fd = file.descriptor;
       if (this.isRoot) {
         const owner = this.owner(node);
-        await fh.chown(owner.uid, owner.gid);
+        fchownSync(fd, owner.uid, owner.gid);
       }
-      await fh.chmod(node.mode);
+      fchmodSync(fd, node.mode);
       const t = mtimeSeconds(node.mtimeNs);
-      await fh.utimes(t, t);
-      await fh.close();
-      fh = undefined;
-      if (dest !== abs) await rename(dest, abs);
+      futimesSync(fd, t, t);
+      file.close();
+      if (file.dest !== file.abs) renameSync(file.dest, file.abs);
     } catch (err) {
-      await fh?.close().catch(() => {});
-      await unlink(dest).catch(() => {});
-      throw err;
+      this.fileFailed(file, err);
+      return;
     }
-    if (node.xattrs) parent.xattrs.push({ path: abs, attrs: node.xattrs });
+    if (node.xattrs) file.parent.xattrs.push({ path: file.abs, attrs: node.xattrs });
     this.result.files++;
     this.progress();
-    return true;
+    file.firstOf?.(file.abs);
+    file.settle();
+  }
+
+  /** The file cannot be restored: remove what was written and record why (no half-written file is left). */
+  private fileFailed(file: RestoringFile, err: unknown): void {
+    file.discard();
+    file.firstOf?.(undefined);
+    if (err instanceof InterruptedError || this.o.signal?.aborted) this.fatal ??= { err };
+    else this.error(file.rel, message(err));
+    file.settle();
   }
 
   private async placeLink(first: Buffer, abs: Buffer, replace: boolean): Promise<void> {
@@ -510,24 +622,24 @@ class Restorer {
     if (existing) {
       if (!this.mayReplace(existing, rel)) return;
       if (this.o.overwrite === 'if-changed' && existing.isSymbolicLink()) {
-        const current = await readlink(abs, { encoding: 'buffer' });
+        const current = readlinkSync(abs, { encoding: 'buffer' });
         if (current.equals(Buffer.isBuffer(target) ? target : Buffer.from(target))) {
           this.result.skipped++;
           return;
         }
       }
       const temp = tempSibling(abs);
-      await symlink(target, temp);
-      await rename(temp, abs);
+      symlinkSync(target, temp);
+      renameSync(temp, abs);
     } else {
-      await symlink(target, abs);
+      symlinkSync(target, abs);
     }
     if (this.isRoot) {
       const owner = this.owner(node);
-      await lchown(abs, owner.uid, owner.gid);
+      lchownSync(abs, owner.uid, owner.gid);
     }
     const t = mtimeSeconds(node.mtimeNs);
-    await lutimes(abs, t, t);
+    lutimesSync(abs, t, t);
     if (node.xattrs) parent.xattrs.push({ path: abs, attrs: node.xattrs });
     this.result.symlinks++;
   }
@@ -587,10 +699,10 @@ class Restorer {
     return Math.abs(st.mtimeMs / 1000 - mtimeSeconds(node.mtimeNs)) < 2e-6;
   }
 
-  private async chownPath(abs: Buffer, node: TreeNode): Promise<void> {
+  private chownPath(abs: Buffer, node: TreeNode): void {
     if (!this.isRoot) return;
     const owner = this.owner(node);
-    await lchown(abs, owner.uid, owner.gid);
+    lchownSync(abs, owner.uid, owner.gid);
   }
 
   /** Owner by name when the name exists on this host (as tar does), else by number. */

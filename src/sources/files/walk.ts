@@ -9,7 +9,15 @@
  * chunking and saving overlap; the walker waits for a free slot before it
  * starts another file, so it can never run far ahead of the readers.
  */
-import { constants as fsConstants, type BigIntStats } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  type BigIntStats,
+} from 'node:fs';
 import { lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { InterruptedError, isErrnoException } from '../../errors.js';
@@ -19,8 +27,16 @@ import { redact } from '../../platform/redact.js';
 import type { Chunker, Repo } from '../../repository/api.js';
 import type { NodeType, TreeNode } from '../../repository/tree.js';
 import type { Accounts } from './accounts.js';
-import type { FileCache, FileIdentity } from './cache.js';
-import { SMALL_FILE, SourceReadError, storeFileContent } from './fileContent.js';
+import { CachedDir, cacheName, DirRecord, type FileCache, type FileIdentity } from './cache.js';
+import {
+  SMALL_FILE,
+  SourceReadError,
+  storeFileContent,
+  storeSmallFile,
+  SYNC_READ_MAX,
+  type StoredContent,
+  type StoreContentOptions,
+} from './fileContent.js';
 import { decodeName, isUtf8, joinRaw, nameBytes, showPath, uniqueDisplayNames } from './names.js';
 import type { PathFilter } from './pathFilter.js';
 import { Semaphore } from './semaphore.js';
@@ -77,6 +93,12 @@ interface Frame {
   /** Holder frames of a mapped path: the name to record for the one child (see readFrom). */
   recordAs?: string;
   pending: Promise<void>[];
+  /** The directory's name in the incremental cache (see cacheName). */
+  cacheName: string;
+  /** The previous run's cache entries of this directory. */
+  cached: CachedDir;
+  /** This run's cache entries of this directory. */
+  record: DirRecord;
 }
 
 interface FileInfo {
@@ -87,6 +109,8 @@ interface FileInfo {
 
 const OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 const PROGRESS_EVERY_MS = 100;
+const SMALL_FILE_N = BigInt(SMALL_FILE);
+const SYNC_READ_MAX_N = BigInt(SYNC_READ_MAX);
 
 function nodeType(st: BigIntStats): NodeType | undefined {
   if (st.isFile()) return 'file';
@@ -164,7 +188,8 @@ export class TreeWalker {
       // Read the mapped directory, record it under the configured name.
       const physicalParent = dirname(physical);
       const parentDev = (await lstat(physicalParent, { bigint: true })).dev;
-      const holder = this.holderFrame(
+      const holder = await this.holderFrame(
+        logical,
         Buffer.from(physicalParent),
         parentRel,
         [Buffer.from(basename(physical))],
@@ -176,7 +201,14 @@ export class TreeWalker {
       return holder.nodes[0];
     }
     const parentDev = (await lstat(parentAbs, { bigint: true })).dev;
-    const holder = this.holderFrame(Buffer.from(parentAbs), parentRel, [Buffer.from(name)], parentDev, true);
+    const holder = await this.holderFrame(
+      logical,
+      Buffer.from(parentAbs),
+      parentRel,
+      [Buffer.from(name)],
+      parentDev,
+      true,
+    );
     await this.drain(holder);
     return holder.nodes[0];
   }
@@ -185,7 +217,7 @@ export class TreeWalker {
   async backupRoot(): Promise<TreeNode[]> {
     const st = await lstat('/', { bigint: true });
     const names = await readdir('/', { encoding: 'buffer' });
-    const holder = this.holderFrame(Buffer.from('/'), '', names, st.dev, false);
+    const holder = await this.holderFrame('/', Buffer.from('/'), '', names, st.dev, false);
     await this.drain(holder);
     return holder.nodes;
   }
@@ -205,8 +237,19 @@ export class TreeWalker {
     this.o.onProgress?.({ files: this.stats.files, bytes: this.stats.bytes, currentPath: this.currentPath });
   }
 
-  private holderFrame(abs: Buffer, rel: string, names: Buffer[], dev: bigint, topChildren: boolean): Frame {
+  /** The frame above a configured path (`top`, as recorded), holding that path's own node. */
+  private async holderFrame(
+    top: string,
+    abs: Buffer,
+    rel: string,
+    names: Buffer[],
+    dev: bigint,
+    topChildren: boolean,
+  ): Promise<Frame> {
     return {
+      cacheName: top,
+      cached: this.o.cache ? await this.o.cache.top(top) : CachedDir.empty,
+      record: new DirRecord(),
       abs,
       rel,
       names,
@@ -239,9 +282,15 @@ export class TreeWalker {
         await Promise.all(frame.pending);
         this.checkFatal();
         if (this.o.xattrs) await this.attachChildXattrs(frame);
-        if (frame.holder) continue;
+        if (frame.holder) {
+          await this.o.cache?.closeTop(frame.cacheName, frame.record);
+          continue;
+        }
         const node = await this.closeDir(frame);
-        if (node) stack[stack.length - 1]!.nodes.push(node);
+        if (!node) continue;
+        const parent = stack[stack.length - 1]!;
+        parent.nodes.push(node);
+        await this.o.cache?.closeDir(frame.record, frame.cacheName, parent.record);
       }
     } finally {
       // On failure, let started reads finish before the caller tears things down.
@@ -262,12 +311,15 @@ export class TreeWalker {
   private async visit(parent: Frame, raw: Buffer): Promise<Frame | undefined> {
     const abs = joinRaw(parent.abs, raw);
     const nameInfo = parent.recordAs === undefined ? decodeName(raw) : { name: parent.recordAs };
+    const key = cacheName(raw, nameInfo.nameRaw === undefined ? nameInfo.name : undefined);
     const rel = parent.rel === '' ? nameInfo.name : `${parent.rel}/${nameInfo.name}`;
     const shown = showPath(abs);
     this.currentPath = shown;
     let st: BigIntStats;
     try {
-      st = await lstat(abs, { bigint: true });
+      // Synchronous: the walk waits for each entry's metadata anyway, and a thread-pool round trip
+      // per entry costs more main-thread time than the lstat itself (many small files).
+      st = lstatSync(abs, { bigint: true });
     } catch (err) {
       this.unreadable(shown, 'cannot stat', err);
       return undefined;
@@ -291,9 +343,9 @@ export class TreeWalker {
     const base = this.baseNode(nameInfo, type, st);
     switch (type) {
       case 'dir':
-        return this.openDir(parent, abs, rel, base, st, included, top);
+        return this.openDir(parent, key, abs, rel, base, st, included, top);
       case 'file':
-        await this.startFile(parent, abs, base, st);
+        await this.startFile(parent, key, abs, base, st);
         return undefined;
       case 'symlink':
         if (top)
@@ -309,21 +361,6 @@ export class TreeWalker {
         parent.nodes.push(base);
         return undefined;
     }
-  }
-
-  /** The path a file is recorded under: its own, or the live path of a mapped snapshot (readFrom). */
-  private recordedPath(abs: Buffer): Buffer {
-    const map = this.o.readFrom;
-    if (!map) return abs;
-    const prefix = Buffer.from(map.physical);
-    if (
-      abs.length > prefix.length &&
-      abs[prefix.length] === 0x2f &&
-      abs.subarray(0, prefix.length).equals(prefix)
-    ) {
-      return Buffer.concat([Buffer.from(map.logical), abs.subarray(prefix.length)]);
-    }
-    return abs;
   }
 
   private baseNode(nameInfo: { name: string; nameRaw?: string }, type: NodeType, st: BigIntStats): TreeNode {
@@ -347,6 +384,7 @@ export class TreeWalker {
 
   private async openDir(
     parent: Frame,
+    key: string,
     abs: Buffer,
     rel: string,
     self: TreeNode,
@@ -361,12 +399,28 @@ export class TreeWalker {
       this.o.logger.info(`${showPath(abs)} is on another filesystem; its contents are not backed up`);
     } else {
       try {
-        names = await readdir(abs, { encoding: 'buffer' });
+        // Synchronous, like lstat in visit(): the walk cannot go on before it has the names.
+        names = readdirSync(abs, { encoding: 'buffer' });
       } catch (err) {
         this.unreadable(showPath(abs), 'cannot read directory', err);
       }
     }
-    return { abs, rel, names, next: 0, nodes: [], self, dev, included, top, holder: false, pending: [] };
+    return {
+      abs,
+      rel,
+      names,
+      next: 0,
+      nodes: [],
+      self,
+      dev,
+      included,
+      top,
+      holder: false,
+      pending: [],
+      cacheName: key,
+      cached: this.o.cache ? await this.o.cache.child(parent.cached, key) : CachedDir.empty,
+      record: new DirRecord(),
+    };
   }
 
   private async addSymlink(parent: Frame, abs: Buffer, node: TreeNode): Promise<undefined> {
@@ -384,9 +438,15 @@ export class TreeWalker {
     return undefined;
   }
 
-  private async startFile(parent: Frame, abs: Buffer, node: TreeNode, st: BigIntStats): Promise<void> {
+  private async startFile(
+    parent: Frame,
+    key: string,
+    abs: Buffer,
+    node: TreeNode,
+    st: BigIntStats,
+  ): Promise<void> {
     const release = await this.fileSlots.acquire();
-    const task = this.backupFile(abs, node, st)
+    const task = this.backupFile(parent, key, abs, node, st)
       .then(
         (done) => {
           if (done) parent.nodes.push(done);
@@ -399,7 +459,13 @@ export class TreeWalker {
     parent.pending.push(task);
   }
 
-  private async backupFile(abs: Buffer, node: TreeNode, st: BigIntStats): Promise<TreeNode | undefined> {
+  private async backupFile(
+    parent: Frame,
+    key: string,
+    abs: Buffer,
+    node: TreeNode,
+    st: BigIntStats,
+  ): Promise<TreeNode | undefined> {
     let settleLink: ((info: FileInfo | undefined) => void) | undefined;
     if (st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;
@@ -417,7 +483,7 @@ export class TreeWalker {
       }
     }
     try {
-      const info = await this.fileContent(abs, st);
+      const info = await this.fileContent(parent, key, abs, st);
       settleLink?.(info);
       return info ? this.fileDone(node, info) : undefined;
     } catch (err) {
@@ -436,18 +502,23 @@ export class TreeWalker {
     return node;
   }
 
-  private async fileContent(abs: Buffer, st: BigIntStats): Promise<FileInfo | undefined> {
+  /** Content of file `key` of directory `dir`: from the cache when unchanged, else read and stored. */
+  private async fileContent(
+    dir: Frame,
+    key: string,
+    abs: Buffer,
+    st: BigIntStats,
+  ): Promise<FileInfo | undefined> {
     const shown = showPath(abs);
-    const recorded = this.recordedPath(abs);
-    const key = isUtf8(recorded) ? showPath(recorded) : `raw:${recorded.toString('base64')}`;
     const identity: FileIdentity = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
-    const cached = this.o.cache?.lookup(key, identity);
+    const cached = this.o.cache?.lookup(dir.cached, key, identity);
     if (cached && cached.content.every((ref) => typeof ref !== 'string' || this.o.repo.hasBlob(ref))) {
       this.stats.cachedFiles++;
       this.progress(Number(st.size));
-      this.o.cache?.record(key, identity, cached);
+      this.o.cache?.record(dir.record, key, identity, cached);
       return { ...cached, size: Number(st.size) };
     }
+    if (st.size < SYNC_READ_MAX_N) return this.smallFileContent(dir, key, abs, st, identity);
     let fh: FileHandle;
     try {
       fh = await open(abs, OPEN_FLAGS);
@@ -459,54 +530,128 @@ export class TreeWalker {
       // Large files are read until EOF: make sure first that this is still the regular file we
       // listed (not a device or fifo swapped in). Small files are read with one bounded read and
       // checked afterwards, saving a syscall per file.
-      if (st.size >= BigInt(SMALL_FILE) && !this.sameFile(await fh.stat({ bigint: true }), st)) {
+      if (st.size >= SMALL_FILE_N && !this.sameFile(await fh.stat({ bigint: true }), st)) {
         this.warn(`${shown} was replaced while being backed up; skipped`);
         return undefined;
       }
-      this.o.hooks?.onRead?.(shown);
-      let stored;
-      try {
-        stored = await storeFileContent(this.o.repo, fh, Number(st.size), {
-          chunker: this.chunker,
-          blobSlots: this.blobSlots,
-          checkAbort: () => this.checkAbort(),
-          onBytes: (n) => {
-            this.stats.readBytes += n;
-            this.progress(n);
-          },
-        });
-      } catch (err) {
-        if (err instanceof SourceReadError) {
-          this.warn(`cannot read ${shown} (${err.message}); skipped`);
-          return undefined;
-        }
-        throw err;
-      }
-      await this.o.hooks?.afterRead?.(shown);
-      const after = await fh.stat({ bigint: true });
-      if (!this.sameFile(after, st)) {
-        this.warn(`${shown} was replaced while being backed up; skipped`);
-        return undefined;
-      }
-      this.stats.addedBytes += stored.addedBytes;
-      this.stats.newBlobs += stored.newBlobs;
-      const changed =
-        after.size !== st.size ||
-        after.mtimeNs !== st.mtimeNs ||
-        after.ctimeNs !== st.ctimeNs ||
-        BigInt(stored.size) !== st.size;
-      if (changed) {
-        this.warn(
-          `${shown} changed while being read (size ${st.size} → ${after.size}); ` +
-            `the snapshot holds the ${stored.size} bytes that were read`,
-        );
-      } else if (st.ctimeNs < this.o.cacheCutoffNs && st.mtimeNs < this.o.cacheCutoffNs) {
-        this.o.cache?.record(key, identity, { content: stored.content, sha256: stored.sha256 });
-      }
-      return { content: stored.content, sha256: stored.sha256, size: stored.size };
+      return await this.readAndRecord(
+        dir,
+        key,
+        identity,
+        st,
+        shown,
+        () => storeFileContent(this.o.repo, fh, Number(st.size), this.contentOptions()),
+        () => fh.stat({ bigint: true }),
+      );
     } finally {
       await fh.close();
     }
+  }
+
+  /**
+   * The part both read paths share: store the content, turn a read error into a warning (the file is
+   * skipped, the snapshot partial), then check the file against its listing and record it.
+   */
+  private async readAndRecord(
+    dir: Frame,
+    key: string,
+    identity: FileIdentity,
+    st: BigIntStats,
+    shown: string,
+    store: () => Promise<StoredContent>,
+    restat: () => BigIntStats | Promise<BigIntStats>,
+  ): Promise<FileInfo | undefined> {
+    this.o.hooks?.onRead?.(shown);
+    let stored: StoredContent;
+    try {
+      stored = await store();
+    } catch (err) {
+      if (err instanceof SourceReadError) {
+        this.warn(`cannot read ${shown} (${err.message}); skipped`);
+        return undefined;
+      }
+      throw err;
+    }
+    await this.o.hooks?.afterRead?.(shown);
+    return this.afterRead(dir, key, identity, st, await restat(), stored, shown);
+  }
+
+  /**
+   * fileContent for a file listed with fewer than SYNC_READ_MAX bytes: open, read, fstat and
+   * close run synchronously on this thread (see storeSmallFile); the same checks as for large files.
+   */
+  private async smallFileContent(
+    dir: Frame,
+    key: string,
+    abs: Buffer,
+    st: BigIntStats,
+    identity: FileIdentity,
+  ): Promise<FileInfo | undefined> {
+    const shown = showPath(abs);
+    let fd: number;
+    try {
+      fd = openSync(abs, OPEN_FLAGS);
+    } catch (err) {
+      this.unreadable(shown, 'cannot open', err);
+      return undefined;
+    }
+    try {
+      return await this.readAndRecord(
+        dir,
+        key,
+        identity,
+        st,
+        shown,
+        () => storeSmallFile(this.o.repo, fd, Number(st.size), this.contentOptions()),
+        () => fstatSync(fd, { bigint: true }),
+      );
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private contentOptions(): StoreContentOptions {
+    return {
+      chunker: this.chunker,
+      blobSlots: this.blobSlots,
+      checkAbort: () => this.checkAbort(),
+      onBytes: (n) => {
+        this.stats.readBytes += n;
+        this.progress(n);
+      },
+    };
+  }
+
+  /** After a file was read and stored: warn if it was replaced or changed meanwhile, else cache it. */
+  private afterRead(
+    dir: Frame,
+    key: string,
+    identity: FileIdentity,
+    st: BigIntStats,
+    after: BigIntStats,
+    stored: StoredContent,
+    shown: string,
+  ): FileInfo | undefined {
+    if (!this.sameFile(after, st)) {
+      this.warn(`${shown} was replaced while being backed up; skipped`);
+      return undefined;
+    }
+    this.stats.addedBytes += stored.addedBytes;
+    this.stats.newBlobs += stored.newBlobs;
+    const changed =
+      after.size !== st.size ||
+      after.mtimeNs !== st.mtimeNs ||
+      after.ctimeNs !== st.ctimeNs ||
+      BigInt(stored.size) !== st.size;
+    if (changed) {
+      this.warn(
+        `${shown} changed while being read (size ${st.size} → ${after.size}); ` +
+          `the snapshot holds the ${stored.size} bytes that were read`,
+      );
+    } else if (st.ctimeNs < this.o.cacheCutoffNs && st.mtimeNs < this.o.cacheCutoffNs) {
+      this.o.cache?.record(dir.record, key, identity, { content: stored.content, sha256: stored.sha256 });
+    }
+    return { content: stored.content, sha256: stored.sha256, size: stored.size };
   }
 
   private sameFile(opened: BigIntStats, listed: BigIntStats): boolean {

@@ -22,6 +22,17 @@ export function isAllZero(data: Uint8Array): boolean {
   return true;
 }
 
+/** True when `data[from, to)` is all zero (no view is created: called per 64 KiB block of large files). */
+export function isZeroRange(data: Buffer, from: number, to: number): boolean {
+  if (to <= from) return true;
+  if (data[from] !== 0 || data[to - 1] !== 0) return false;
+  for (let off = from; off < to; off += SLICE) {
+    const end = Math.min(to, off + SLICE);
+    if (data.compare(zeros, 0, end - off, off, end) !== 0) return false;
+  }
+  return true;
+}
+
 /** A shared zero buffer of min(length, 1 MiB) bytes, for hashing holes; never write to it. */
 export function zeroSlice(length: number): Buffer {
   return zeros.subarray(0, Math.min(length, SLICE));

@@ -2,19 +2,23 @@
  * Back up a block device or disk image file as fixed-size blocks. All-zero
  * blocks are recorded as `{ zero: n }` and not stored; every other block is a
  * data blob, so a second backup of a barely changed disk stores only the
- * changed blocks. The SHA-256 of the whole image is computed while reading.
- * Memory stays bounded: one block being read plus `concurrency` being saved.
+ * changed blocks. A worker thread reads the image, computes the SHA-256 of the
+ * whole image and finds the zero blocks (imageWorker.ts), skipping the holes
+ * of a sparse image file (extentMap.ts); this thread only hands data blocks
+ * to the repository. Memory stays bounded: `concurrency`
+ * blocks being saved plus two read ahead, in shared-memory slots.
  */
-import { createHash } from 'node:crypto';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { InterruptedError, OperationError, UsageError, isErrnoException } from '../../errors.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Repo, SnapshotRecord } from '../../repository/api.js';
 import type { BlobId, ContentRef, TreeNode } from '../../repository/tree.js';
 import { BoundedTasks } from './boundedTasks.js';
 import { blockDeviceSize, mountsOfImage } from './blockDevices.js';
+import { dataRanges } from './extentMap.js';
 import { ImageRefusedError } from './imageErrors.js';
 import { imageNodeName, type ImageFingerprint } from './imageNode.js';
+import { ImageReader } from './imageWorker.js';
 import { isWritableMount } from './mountInfo.js';
 
 export const DEFAULT_IMAGE_BLOCK_SIZE = 4 * 1024 * 1024;
@@ -42,9 +46,9 @@ export interface ImageBackupOptions {
   logger: Logger;
   onProgress?: (p: ImageProgress) => void;
   signal?: AbortSignal;
-  /** Blocks saved at once (default 4): keeps both cores busy while bounding memory to about (n+1) blocks. */
+  /** Blocks saved at once (default 4): keeps both cores busy while bounding memory to about (n+2) blocks. */
   concurrency?: number;
-  /** Environment for external tools (blockdev). */
+  /** Environment for external tools (blockdev, filefrag). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -72,22 +76,6 @@ export function checkBlockSize(blockSize: number): number {
     });
   }
   return blockSize;
-}
-
-/** Read exactly `length` bytes at `position` unless the end of the source comes first. */
-export async function readFully(
-  fh: FileHandle,
-  buf: Buffer,
-  length: number,
-  position: number,
-): Promise<number> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done;
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -153,36 +141,32 @@ export async function backupImage(
   const warnings = await checkNotMountedWritable(device, spec.force ?? false, opts.logger);
   const size = sourceType === 'blockdev' ? await blockDeviceSize(device, opts.env) : Number(before.size);
 
-  const fh = await open(device, 'r');
-  const hash = createHash('sha256');
-  const zero = Buffer.alloc(blockSize);
+  const concurrency = opts.concurrency ?? 4;
+  // Two slots beyond the saves in flight let the reader stay ahead of the repository.
+  // A sparse image file's holes need not be read (an optimization only: undefined reads everything).
+  const allocated = Number(before.blocks) * 512;
+  const ranges =
+    sourceType === 'file' && allocated + blockSize <= size
+      ? await dataRanges(device, allocated, opts.env)
+      : undefined;
+  const reader = await ImageReader.open(device, size, blockSize, concurrency + 2, ranges);
   const content: ContentRef[] = [];
-  const tasks = new BoundedTasks(opts.concurrency ?? 4);
+  const tasks = new BoundedTasks(concurrency);
   let zeroBlocks = 0;
   let dataBlocks = 0;
   let newBlobs = 0;
   let addedBytes = 0;
   let bytesRead = 0;
+  let sha256: string;
   const progress = () =>
     opts.onProgress?.({ files: 0, totalFiles: 1, bytes: bytesRead, totalBytes: size, currentPath: device });
   try {
-    for (let offset = 0; offset < size; offset += blockSize) {
+    for await (const block of reader.blocks()) {
       throwIfAborted(opts.signal);
-      const length = Math.min(blockSize, size - offset);
-      // A fresh buffer per block: the repository may keep it until its pack is written.
-      const block = Buffer.allocUnsafe(length);
-      const got = await readFully(fh, block, length, offset);
-      if (got !== length) {
-        throw new OperationError(
-          'E_IMAGE_SHORT_READ',
-          `${device} ended at byte ${offset + got}, but it was ${size} bytes when the backup started`,
-          { hint: 'The device or file shrank while it was read; run the backup again when it is stable.' },
-        );
-      }
-      hash.update(block);
+      const { length } = block;
       bytesRead += length;
-      if (block.equals(length === blockSize ? zero : zero.subarray(0, length))) {
-        zeroBlocks++;
+      if (block.zero) {
+        zeroBlocks += block.count;
         const last = content.at(-1);
         if (typeof last === 'object') last.zero += length;
         else content.push({ zero: length });
@@ -191,21 +175,27 @@ export async function backupImage(
         const slot = content.length;
         content.push('');
         await tasks.add(async () => {
-          const saved = await repo.saveBlob('data', block);
-          content[slot] = saved.id;
-          if (saved.stored) {
-            newBlobs++;
-            addedBytes += saved.length;
+          try {
+            const saved = await repo.saveBlob('data', block.bytes);
+            content[slot] = saved.id;
+            if (saved.stored) {
+              newBlobs++;
+              addedBytes += saved.length;
+            }
+          } finally {
+            // saveBlob has taken what it needs of the bytes once it resolves.
+            reader.release(block.slot);
           }
         });
       }
       progress();
     }
     await tasks.drain();
+    sha256 = reader.sha256;
   } finally {
-    // Let in-flight saves settle before closing, so no save outlives a failed backup unobserved.
+    // Let in-flight saves settle before stopping the reader, so no save outlives a failed backup unobserved.
     await tasks.drain().catch(() => {});
-    await fh.close();
+    await reader.close();
   }
 
   if (sourceType === 'file') {
@@ -217,7 +207,6 @@ export async function backupImage(
     }
   }
 
-  const sha256 = hash.digest('hex');
   const node: TreeNode = {
     name: imageNodeName(device),
     type: 'file',

@@ -4,14 +4,16 @@
  * loaded, and the whole-image SHA-256 is checked by reading the target back.
  *
  * - Image file: written to `<target>.partial` as a sparse file (ftruncate,
- *   then only the data blocks are written; zero runs stay holes), verified,
- *   then renamed into place. A failed restore leaves no file at `target`.
+ *   then only the data blocks are written, several at once; zero runs stay
+ *   holes), verified, then renamed into place. A worker thread reads back and
+ *   hashes the written prefix while later blocks are still being restored
+ *   (the holes it left are hashed as zeros, not read). A failed restore
+ *   leaves no file at `target`.
  * - Block device: refused when mounted, in use or smaller than the image.
  *   Zero blocks are written as zeros (the device may hold old data). The
  *   first block is wiped before and written last, and wiped again on
  *   failure, so a half-written device never looks like a valid filesystem.
  */
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -23,9 +25,11 @@ import { silentLogger, type Logger } from '../../platform/logger.js';
 import type { Repo } from '../../repository/api.js';
 import type { BlobId, ContentRef } from '../../repository/tree.js';
 import { blockDeviceSize, mountsOfImage } from './blockDevices.js';
-import { readFully, DEFAULT_IMAGE_BLOCK_SIZE, type ImageProgress } from './imageBackup.js';
+import { DEFAULT_IMAGE_BLOCK_SIZE, type ImageProgress } from './imageBackup.js';
+import { BoundedTasks } from './boundedTasks.js';
 import { ImageRefusedError } from './imageErrors.js';
 import { findImageNode } from './imageNode.js';
+import { ReadBackHasher } from './imageWorker.js';
 import { orderedPrefetch } from './orderedPrefetch.js';
 
 export interface ImageRestoreOptions {
@@ -36,7 +40,7 @@ export interface ImageRestoreOptions {
   logger?: Logger;
   onProgress?: (p: ImageProgress) => void;
   signal?: AbortSignal;
-  /** Blocks loaded (decrypted) ahead of the writer (default 4). */
+  /** Blocks loaded (decrypted) ahead of the writes, and blocks written at once (default 4 each). */
   concurrency?: number;
   env?: NodeJS.ProcessEnv;
 }
@@ -67,26 +71,13 @@ async function writeFully(fh: FileHandle, data: Uint8Array, position: number): P
   }
 }
 
-/** SHA-256 of the first `size` bytes of a file or device, read back from the target. */
-export async function hashPrefix(
-  path: string,
-  size: number,
-  blockSize = DEFAULT_IMAGE_BLOCK_SIZE,
-): Promise<string> {
-  const fh = await open(path, 'r');
+/** Hash the first `size` bytes of a target on a worker thread (after everything is written). */
+async function readBackSha256(path: string, size: number): Promise<string> {
+  const hasher = await ReadBackHasher.open(path, DEFAULT_IMAGE_BLOCK_SIZE);
   try {
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(blockSize);
-    for (let offset = 0; offset < size; offset += blockSize) {
-      const length = Math.min(blockSize, size - offset);
-      const got = await readFully(fh, buf, length, offset);
-      if (got !== length)
-        throw new IntegrityError(`${path} ended at byte ${offset + got} while verifying ${size} bytes`);
-      hash.update(buf.subarray(0, length));
-    }
-    return hash.digest('hex');
+    return await hasher.finish(size);
   } finally {
-    await fh.close();
+    await hasher.close();
   }
 }
 
@@ -112,12 +103,33 @@ interface Sink {
   data(offset: number, bytes: Uint8Array): Promise<void>;
   /** A run of zeros at an offset. */
   zeros(offset: number, length: number): Promise<void>;
+  /** The piece [start, end) and every piece before it are written; called in image order. */
+  written?(start: number, end: number, zero: boolean): void;
+}
+
+/** Reports written pieces in image order, however their writes complete. */
+class WrittenPrefix {
+  private readonly done = new Map<number, { start: number; end: number; zero: boolean }>();
+  private next = 0;
+
+  constructor(private readonly onPiece: Sink['written']) {}
+
+  /** Piece `index` ([start, end)) is written. */
+  add(index: number, start: number, end: number, zero: boolean): void {
+    this.done.set(index, { start, end, zero });
+    for (let p = this.done.get(this.next); p; p = this.done.get(this.next)) {
+      this.done.delete(this.next++);
+      this.onPiece?.(p.start, p.end, p.zero);
+    }
+  }
 }
 
 /**
- * Stream the image's blocks in order into a sink; returns bytes of data and
- * of zeros. No hash here: loadBlob authenticates every block and the
- * read-back hash covers the result, so hashing twice would only cost time.
+ * Stream the image's blocks into a sink: `concurrency` blocks are loaded
+ * (read, authenticated, decompressed) ahead, and as many positional writes
+ * run at once, so loading, writing and the read-back overlap. Returns bytes
+ * of data and of zeros. No hash here: loadBlob authenticates every block and
+ * the read-back hash covers the result, so hashing twice would only cost time.
  */
 async function copyImage(
   repo: Repo,
@@ -131,6 +143,7 @@ async function copyImage(
   let offset = 0;
   let dataBytes = 0;
   let zeroBytes = 0;
+  const concurrency = opts.concurrency ?? 4;
   const load = async (ref: ContentRef, index: number): Promise<ContentRef | Uint8Array> => {
     if (typeof ref !== 'string') return ref;
     try {
@@ -145,23 +158,40 @@ async function copyImage(
       throw err;
     }
   };
-  for await (const piece of orderedPrefetch(content, opts.concurrency ?? 4, load)) {
-    throwIfAborted(opts.signal);
-    const length = piece instanceof Uint8Array ? piece.length : (piece as { zero: number }).zero;
-    if (offset + length > size) {
-      throw new IntegrityError(
-        `image ${name} in this snapshot holds more data than its recorded size ${size}`,
-      );
+  const writes = new BoundedTasks(concurrency);
+  const prefix = new WrittenPrefix(sink.written?.bind(sink));
+  let index = 0;
+  try {
+    for await (const piece of orderedPrefetch(content, concurrency, load)) {
+      throwIfAborted(opts.signal);
+      const length = piece instanceof Uint8Array ? piece.length : (piece as { zero: number }).zero;
+      if (offset + length > size) {
+        throw new IntegrityError(
+          `image ${name} in this snapshot holds more data than its recorded size ${size}`,
+        );
+      }
+      const at = offset;
+      const pieceIndex = index++;
+      if (piece instanceof Uint8Array) {
+        dataBytes += length;
+        await writes.add(async () => {
+          await sink.data(at, piece);
+          prefix.add(pieceIndex, at, at + length, false);
+        });
+      } else {
+        zeroBytes += length;
+        await writes.add(async () => {
+          await sink.zeros(at, length);
+          prefix.add(pieceIndex, at, at + length, true);
+        });
+      }
+      offset += length;
+      opts.onProgress?.({ files: 0, totalFiles: 1, bytes: offset, totalBytes: size, currentPath: target });
     }
-    if (piece instanceof Uint8Array) {
-      await sink.data(offset, piece);
-      dataBytes += length;
-    } else {
-      await sink.zeros(offset, length);
-      zeroBytes += length;
-    }
-    offset += length;
-    opts.onProgress?.({ files: 0, totalFiles: 1, bytes: offset, totalBytes: size, currentPath: target });
+    await writes.drain();
+  } finally {
+    // No write may outlive a failed restore: the caller removes or wipes the target next.
+    await writes.drain().catch(() => {});
   }
   if (offset !== size) {
     throw new IntegrityError(
@@ -237,22 +267,32 @@ async function restoreToFile(
     // Images hold whole filesystems: keep the file private whatever the source's mode was.
     const fh = await open(partial, 'wx', 0o600);
     let copied;
+    let readBack;
+    let hasher: ReadBackHasher | undefined;
     try {
       await fh.truncate(node.size);
+      hasher = await ReadBackHasher.open(partial, DEFAULT_IMAGE_BLOCK_SIZE);
+      const verifier = hasher;
       copied = await copyImage(
         repo,
         node.content,
         node.size,
         node.name,
-        { data: (offset, bytes) => writeFully(fh, bytes, offset), zeros: async () => {} },
+        {
+          data: (offset, bytes) => writeFully(fh, bytes, offset),
+          // Zero runs stay holes of the truncated file.
+          zeros: async () => {},
+          // Read back and hash what is written while later blocks are restored; holes hash as zeros.
+          written: (start, end, zero) => (zero ? verifier.zeros(end - start) : verifier.advance(end)),
+        },
         opts,
         target,
       );
-      await fh.sync();
+      [readBack] = await Promise.all([verifier.finish(node.size), fh.sync()]);
     } finally {
+      await hasher?.close();
       await fh.close();
     }
-    const readBack = await hashPrefix(partial, node.size);
     if (readBack !== node.sha256) {
       throw new IntegrityError(
         `restored image ${partial} has SHA-256 ${readBack}, the snapshot recorded ${node.sha256}`,
@@ -366,7 +406,7 @@ async function restoreToDevice(
     await fh.sync();
     // Drop the kernel's cached copy so the read-back comes from the device.
     await runChecked(['blockdev', '--flushbufs', target], { env: opts.env, timeoutMs: 120_000 });
-    const readBack = await hashPrefix(target, node.size);
+    const readBack = await readBackSha256(target, node.size);
     if (readBack !== node.sha256) {
       throw new IntegrityError(
         `${target} reads back with SHA-256 ${readBack}, the snapshot recorded ${node.sha256}`,

@@ -9,12 +9,7 @@ export {
   type ImageBackupSpec,
   type ImageProgress,
 } from './imageBackup.js';
-export {
-  restoreImage,
-  hashPrefix,
-  type ImageRestoreOptions,
-  type ImageRestoreResult,
-} from './imageRestore.js';
+export { restoreImage, type ImageRestoreOptions, type ImageRestoreResult } from './imageRestore.js';
 export { compareImageFingerprints, findImageNode, type ImageFingerprint } from './imageNode.js';
 export { ImageRefusedError } from './imageErrors.js';
 export { mountsOfImage, type DeviceMount } from './blockDevices.js';

@@ -19,8 +19,10 @@
  *     stray session cannot fake the signal;
  *  4. L unblocks commits as soon as the signal is seen (or the dump has
  *     finished, if it had no table to select from); the lock is held for
- *     milliseconds. S then counts and checksums every table in its snapshot
- *     while the dump streams into the repository.
+ *     milliseconds. S then counts every table in its snapshot while the dump
+ *     streams into the repository, and every row of the dump is hashed on
+ *     the way (dumpRows.ts) for the content checksums; S's counts must equal
+ *     the dump's.
  *
  * Tables of non-transactional engines (MyISAM, Aria, MEMORY …) are not
  * covered by snapshots at all: they are reported in warnings.
@@ -30,8 +32,9 @@ import { OperationError } from '../../errors.js';
 import { monotonicMs } from '../../platform/clock.js';
 import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
 import type { Repo } from '../../repository/api.js';
-import { saveStream, type SavedStream } from '../database/dumpStream.js';
+import { observed, saveStream, type SavedStream } from '../database/dumpStream.js';
 import type { DatabaseFingerprint } from '../database/fingerprint.js';
+import { DumpRowReader } from './dumpRows.js';
 import { closeMysql, connectMysql, mysqlError, rows, type MysqlConnection } from './client.js';
 import { describeMysqlTarget, mysqlToolEnv, type MysqlTarget } from './connection.js';
 import {
@@ -40,6 +43,7 @@ import {
   mysqlSchemaDigest,
   prepareMysqlFingerprintSession,
   TRANSACTIONAL_ENGINES,
+  withDumpChecksums,
 } from './fingerprint.js';
 import type { MysqlTools } from './tools.js';
 import { mysqlToolFailure } from './toolFailure.js';
@@ -91,6 +95,34 @@ async function blockCommits(conn: MysqlConnection, how: CommitBlock): Promise<vo
     await conn.query('BACKUP STAGE BLOCK_COMMIT');
   } else {
     await conn.query('FLUSH TABLES WITH READ LOCK');
+  }
+}
+
+/** Seconds one attempt at the commit block may wait before it steps back and tries again. */
+const BLOCK_ATTEMPT_SEC = 2;
+
+/**
+ * Block commits, waiting at most `budgetSec` in all. FLUSH TABLES WITH READ LOCK waits for running
+ * statements, and a waiting FTWRL holds back new ones: a writer whose UPDATE waits for a row that
+ * another writer locked earlier in its transaction can then never finish, because that other writer's
+ * next statement waits behind the FTWRL. Nothing detects this cycle, so each attempt waits only a
+ * short time; stepping back lets both writers finish, and the next attempt usually gets through.
+ * Returns the number of attempts it took.
+ */
+async function blockCommitsPatiently(conn: MysqlConnection, how: CommitBlock, budgetSec: number): Promise<number> {
+  const deadline = monotonicMs() + budgetSec * 1000;
+  for (let attempt = 1; ; attempt++) {
+    const leftSec = Math.ceil((deadline - monotonicMs()) / 1000);
+    await conn.query('SET SESSION lock_wait_timeout = ?', [Math.max(1, Math.min(BLOCK_ATTEMPT_SEC, leftSec))]);
+    try {
+      await blockCommits(conn, how);
+      return attempt;
+    } catch (err) {
+      const timedOut = (err as { errno?: number }).errno === 1205;
+      if (how === 'backup-stage') await conn.query('BACKUP STAGE END').catch(() => {});
+      if (!timedOut || monotonicMs() + 100 >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 150));
+    }
   }
 }
 
@@ -200,11 +232,16 @@ export async function dumpConsistently(
       [database],
     );
     await prepareMysqlFingerprintSession(snap);
-    await control.query('SET SESSION lock_wait_timeout = ?', [
+    const attempts = await blockCommitsPatiently(
+      control,
+      opts.commitBlock,
       Math.max(1, Math.trunc(opts.lockWaitTimeoutSec ?? 30)),
-    ]);
-
-    await blockCommits(control, opts.commitBlock);
+    );
+    if (attempts > 1) {
+      warnings.push(
+        `database ${database}: commits could be blocked only at attempt ${attempts} (long-running statements or lock waits on the server)`,
+      );
+    }
     blocked = true;
     blockedAt = monotonicMs();
     const position = await readPosition(control);
@@ -230,7 +267,15 @@ export async function dumpConsistently(
       dumpEnded = true;
     });
     dumping.catch(() => {});
-    const saving = saveStream(repo, running.stdout, { onProgress: opts.onProgress });
+    // With checksums, every row is hashed as the dump streams past (dumpRows.ts): no second scan.
+    const reader = opts.checksums ? new DumpRowReader() : undefined;
+    const saving = saveStream(
+      repo,
+      reader ? observed(running.stdout, (c) => reader.push(c)) : running.stdout,
+      {
+        onProgress: opts.onProgress,
+      },
+    );
     saving.catch(() => running.kill('SIGKILL'));
 
     // Read the schema while commits (and DDL) are blocked: it is the schema of the snapshot.
@@ -272,7 +317,8 @@ export async function dumpConsistently(
         );
       }
     }
-    const fingerprint = await fingerprintMysqlTables(snap, database, tables, opts.checksums, digest).catch(
+    // Counts in S's snapshot: they must equal the dump's, which proves the two snapshots are one.
+    const counted = await fingerprintMysqlTables(snap, database, tables, false, digest).catch(
       (err: unknown) => {
         running.kill('SIGKILL');
         throw err;
@@ -285,6 +331,21 @@ export async function dumpConsistently(
       throw mysqlToolFailure('dump', what, err, target);
     }
     const saved = await saving;
+    let fingerprint = counted;
+    if (reader) {
+      let fromDump: ReturnType<DumpRowReader['result']> | undefined;
+      try {
+        fromDump = reader.result();
+      } catch (err) {
+        warnings.push(
+          `database ${database}: could not read the dump's rows (${err instanceof Error ? err.message : String(err)}); the server computed the checksums instead`,
+        );
+      }
+      fingerprint = fromDump
+        ? withDumpChecksums(database, tables, counted, fromDump)
+        : // Still inside S's snapshot: the server computes the checksums (one more scan).
+          await fingerprintMysqlTables(snap, database, tables, true, digest);
+    }
     await snap.query('COMMIT');
     return {
       saved,

@@ -3,8 +3,14 @@
  * transaction whose snapshot equals the dump's (or on a restored database):
  *
  * - per base table: exact COUNT(*);
- * - with checksums: the sum over all rows of the first 64 bits of MD5(row
- *   text), one scan, constant memory, no sort. Row text joins the columns
+ * - with checksums (method `rowhash1`, the default since 0.2): the
+ *   order-independent sum of a 64-bit hash of every row tuple as the dump
+ *   wrote it (dumpRows.ts), computed by lifeboat as the dump streams; the
+ *   row counts of S's snapshot must equal the dump's. A restore is verified
+ *   by hashing a data-only dump of the restored database the same way;
+ * - legacy checksums (no method recorded; still verified, and the fallback
+ *   when a dump cannot be read): the sum over all rows of the first 64 bits
+ *   of MD5(row text) computed by the server, one scan, constant memory, no sort. Row text joins the columns
  *   with `,`: HEX() of string, binary, bit, enum/set, JSON and spatial values
  *   (exact bytes, no charset conversion), CAST(… AS CHAR) of numbers and
  *   temporals (session time zone pinned to UTC), `N` for NULL — unambiguous;
@@ -14,7 +20,9 @@
  *   matches. Definers, AUTO_INCREMENT counters and statistics are left out.
  */
 import { createHash } from 'node:crypto';
+import { IntegrityError } from '../../errors.js';
 import type { DatabaseFingerprint, TableFingerprint } from '../database/fingerprint.js';
+import { RowHashSum } from '../database/rowHash.js';
 import { schemaDigestOf, tableChecksum } from '../database/fingerprint.js';
 import { rows, type MysqlConnection } from './client.js';
 import { quoteMysqlIdent } from './connection.js';
@@ -212,5 +220,50 @@ export async function fingerprintMysqlTables(
 ): Promise<DatabaseFingerprint> {
   const result: DatabaseFingerprint = { tables: {}, schemaDigest };
   for (const t of tables) result.tables[t.name] = await fingerprintMysqlTable(conn, database, t, checksums);
+  return result;
+}
+
+/** The checksum method of fingerprints whose checksums come from the dump's rows. */
+export const ROWHASH_METHOD = 'rowhash1';
+
+/**
+ * Put the dump's row checksums into the counts taken in S's snapshot. For
+ * tables of transactional engines the counts must agree — they are the proof
+ * that the dump's snapshot is S's; tables of other engines have no snapshot
+ * (already warned about) and take the dump's count.
+ */
+export function withDumpChecksums(
+  database: string,
+  tables: readonly MysqlTable[],
+  counted: DatabaseFingerprint,
+  fromDump: ReadonlyMap<string, { rows: number; checksum: string }>,
+): DatabaseFingerprint {
+  const result: DatabaseFingerprint = { ...counted, tables: {}, checksumMethod: ROWHASH_METHOD };
+  for (const t of tables) {
+    const dumped = fromDump.get(t.name) ?? { rows: 0, checksum: new RowHashSum().checksum() };
+    const rows = counted.tables[t.name]?.rows ?? 0;
+    if (dumped.rows !== rows && TRANSACTIONAL_ENGINES.has((t.engine ?? '').toLowerCase())) {
+      throw new IntegrityError(
+        `database ${database}: table ${t.name} has ${dumped.rows} rows in the dump but ${rows} in the fingerprint's snapshot`,
+        {
+          hint: 'The dump did not read the snapshot the fingerprint was taken in; nothing was committed. Run the backup again.',
+        },
+      );
+    }
+    result.tables[t.name] = { rows: dumped.rows, checksum: dumped.checksum };
+  }
+  return result;
+}
+
+/** A fingerprint of a (restored) database from the rows of its data-only dump, for the listed tables. */
+export function fingerprintFromDump(
+  tables: readonly MysqlTable[],
+  schemaDigest: string,
+  fromDump: ReadonlyMap<string, { rows: number; checksum: string }>,
+): DatabaseFingerprint {
+  const result: DatabaseFingerprint = { tables: {}, schemaDigest, checksumMethod: ROWHASH_METHOD };
+  for (const t of tables) {
+    result.tables[t.name] = fromDump.get(t.name) ?? { rows: 0, checksum: new RowHashSum().checksum() };
+  }
   return result;
 }

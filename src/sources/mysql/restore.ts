@@ -17,7 +17,11 @@ import type { Repo } from '../../repository/api.js';
 import type { TreeNode } from '../../repository/tree.js';
 import { contentStream } from '../database/dumpStream.js';
 import { feedProcess } from '../database/feedProcess.js';
-import { compareDatabaseFingerprints, type Difference } from '../database/fingerprint.js';
+import {
+  compareDatabaseFingerprints,
+  type DatabaseFingerprint,
+  type Difference,
+} from '../database/fingerprint.js';
 import type { DatabaseRestoreResult, DatabaseSnapshotRef } from '../database/results.js';
 import { loadDatabaseTree, type DumpEntry } from '../database/snapshotTree.js';
 import { mysqlServerIdentity } from './backup.js';
@@ -31,13 +35,16 @@ import {
   type MysqlConnectionSpec,
   type MysqlTarget,
 } from './connection.js';
+import { DumpRowReader } from './dumpRows.js';
 import {
+  fingerprintFromDump,
   fingerprintMysqlTables,
   listMysqlTables,
   mysqlSchemaDigest,
   prepareMysqlFingerprintSession,
+  ROWHASH_METHOD,
 } from './fingerprint.js';
-import { findMysqlTools, type MysqlTools } from './tools.js';
+import { dumpOptions, findMysqlTools, type MysqlTools } from './tools.js';
 import { mysqlToolFailure } from './toolFailure.js';
 
 export interface MysqlRestoreOptions {
@@ -118,12 +125,64 @@ function createDatabaseSql(name: string, props: Record<string, string>): string 
   return sql;
 }
 
+/** Rows and checksums of every table of `database`, from a data-only dump streamed to us. */
+async function dumpRowsOf(
+  tools: MysqlTools,
+  optionFile: string,
+  database: string,
+  serverIsMariadb: boolean,
+  timeoutMs: number | undefined,
+) {
+  const argv = [
+    tools.dump,
+    `--defaults-file=${optionFile}`,
+    ...dumpOptions(tools, serverIsMariadb),
+    // Rows only: the same INSERT text as the backup's dump, nothing else.
+    '--no-create-info',
+    '--skip-triggers',
+    '--skip-routines',
+    '--skip-events',
+    '--',
+    database,
+  ];
+  const proc = spawnStreaming(argv, { env: mysqlToolEnv(), timeoutMs });
+  const reader = new DumpRowReader();
+  const reading = (async () => {
+    for await (const chunk of proc.stdout) reader.push(chunk as Uint8Array);
+  })();
+  reading.catch(() => proc.kill('SIGKILL'));
+  await proc.done;
+  await reading;
+  return reader.result();
+}
+
 /** Fingerprint of a (restored) database with the same method as the backup. */
-async function fingerprintOf(target: MysqlTarget, database: string, checksums: boolean) {
+async function fingerprintOf(
+  target: MysqlTarget,
+  database: string,
+  checksums: boolean,
+  expected: DatabaseFingerprint | undefined,
+  tools: MysqlTools,
+  optionFile: string,
+  timeoutMs: number | undefined,
+) {
   const what = `verifying database ${database}`;
   const conn = await connectMysql(target, undefined, what);
   try {
     await prepareMysqlFingerprintSession(conn);
+    if (checksums && expected?.checksumMethod === ROWHASH_METHOD) {
+      const [v] = await rows<{ v: string }>(conn, 'SELECT VERSION() AS v');
+      // The dump streams the rows while this session reads the schema: the two overlap.
+      const fromDump = dumpRowsOf(tools, optionFile, database, /mariadb/i.test(v?.v ?? ''), timeoutMs).catch(
+        (err: unknown) => {
+          throw mysqlToolFailure('dump', what, err, target);
+        },
+      );
+      fromDump.catch(() => {});
+      const tables = await listMysqlTables(conn, database);
+      const digest = await mysqlSchemaDigest(conn, database);
+      return fingerprintFromDump(tables, digest, await fromDump);
+    }
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     const tables = await listMysqlTables(conn, database);
     const digest = await mysqlSchemaDigest(conn, database);
@@ -135,6 +194,27 @@ async function fingerprintOf(target: MysqlTarget, database: string, checksums: b
   } finally {
     await closeMysql(conn);
   }
+}
+
+/**
+ * Recompute the fingerprint of `database` and compare it with `expected`, as
+ * a restore's verification does (for a database restored earlier, or by other means).
+ */
+export async function verifyMysqlDatabase(
+  into: MysqlConnectionSpec,
+  database: string,
+  expected: DatabaseFingerprint,
+  opts: { checksums: boolean; binDir?: string; tempDir?: string; timeoutMs?: number },
+): Promise<Difference[]> {
+  const target = resolveMysqlConnection(into);
+  const tools = await findMysqlTools(opts.binDir);
+  const actual = await withOptionFile(
+    target,
+    tools.flavor,
+    (file) => fingerprintOf(target, database, opts.checksums, expected, tools, file, opts.timeoutMs),
+    opts.tempDir,
+  );
+  return compareDatabaseFingerprints(database, expected, actual);
 }
 
 const source = (repo: Repo, node: TreeNode, label: string): Readable =>
@@ -288,7 +368,15 @@ export async function restoreMysql(
         if (opts.verify !== false) {
           const expected = manifest.fingerprint.databases[p.dump.database];
           const t0 = monotonicMs();
-          const actual = await fingerprintOf(target, p.target, manifest.fingerprint.checksums);
+          const actual = await fingerprintOf(
+            target,
+            p.target,
+            manifest.fingerprint.checksums,
+            expected,
+            tools,
+            file,
+            opts.timeoutMs,
+          );
           verifyMs = monotonicMs() - t0;
           differences = expected
             ? compareDatabaseFingerprints(p.target, expected, actual)

@@ -1,9 +1,11 @@
 /**
  * Backup of a `postgres` job. Per database, one REPEATABLE READ READ ONLY
  * transaction exports its snapshot, takes ACCESS SHARE locks on every table
- * and computes the fingerprint, while `pg_dump --snapshot` dumps exactly that
- * snapshot; pg_dump's stdout goes straight through the repository chunker.
- * The transaction stays open until pg_dump exits. Any failure throws: a
+ * and reads the schema digest (without checksums also `count(*)` of every
+ * table), while `pg_dump --snapshot` dumps exactly that snapshot; pg_dump's
+ * stdout goes straight through the repository chunker, and every row is
+ * hashed on the way (archiveRows.ts) for the row counts and content
+ * checksums, so checksums cost no second scan. The transaction stays open until pg_dump exits. Any failure throws: a
  * failed backup is never a restore point (the caller commits only on success).
  *
  * The one hazard of holding locks before pg_dump takes its own: a DDL
@@ -20,7 +22,7 @@ import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
-import { saveStream, type SavedStream } from '../database/dumpStream.js';
+import { observed, saveStream, type SavedStream } from '../database/dumpStream.js';
 import type { DatabaseFingerprint, ServerFingerprint } from '../database/fingerprint.js';
 import type { DatabaseBackupResult } from '../database/results.js';
 import {
@@ -38,7 +40,17 @@ import {
   type PgConnectionSpec,
   type PgTarget,
 } from './connection.js';
-import { fingerprintDatabase, listTables, lockTables, prepareFingerprintSession } from './fingerprint.js';
+import { ArchiveRowReader } from './archiveRows.js';
+import {
+  fingerprintDatabase,
+  listTables,
+  lockTables,
+  prepareFingerprintSession,
+  readCopySettings,
+  rowHashDumpEnv,
+  schemaDigest,
+  withArchiveChecksums,
+} from './fingerprint.js';
 import { findPgTools, type PgTools } from './tools.js';
 import { pgToolFailure } from './toolFailure.js';
 
@@ -138,6 +150,8 @@ interface DumpedDatabase {
   fingerprint: DatabaseFingerprint;
   properties: Record<string, string>;
   attempts: number;
+  /** Why the archive's rows could not be hashed (the server computed the checksums instead). */
+  archiveUnreadable?: string;
 }
 
 /** Poll until pg_dump's backend waits on a session that waits on ours; resolves `true` then. */
@@ -181,6 +195,8 @@ async function dumpOnce(
   try {
     client = await connectPg(target, database, what);
     monitor = await connectPg(target, database, what);
+    // What pg_dump's session will use (same user, same database defaults), before we pin our own.
+    const copySettings = opts.checksums ? await readCopySettings(client) : undefined;
     await prepareFingerprintSession(client);
     if (opts.lockWaitTimeoutMs)
       await client.query(`SET lock_timeout = ${Math.max(1, Math.trunc(opts.lockWaitTimeoutMs))}`);
@@ -201,7 +217,7 @@ async function dumpOnce(
     await opts.afterSnapshot?.(database);
 
     const appName = `lifeboat-pg_dump-${randomBytes(6).toString('hex')}`;
-    const env = { ...pgToolEnv(target, database), PGAPPNAME: appName };
+    const env = { ...pgToolEnv(target, database), ...rowHashDumpEnv(undefined), PGAPPNAME: appName };
     proc = spawnStreaming(
       [tools.pgDump, '--format=custom', '--compress=0', `--snapshot=${snapshotId}`, '--no-password'],
       { env, timeoutMs: opts.timeoutMs },
@@ -215,10 +231,21 @@ async function dumpOnce(
       void closeClient();
       throw err;
     };
-    const saving = saveStream(repo, running.stdout, {
-      onProgress: (bytes) => opts.onProgress?.({ database, bytes }),
-    }).catch(fail);
-    const fingerprinting = fingerprintDatabase(client, tables, opts.checksums).catch(fail);
+    const reader = opts.checksums ? new ArchiveRowReader() : undefined;
+    const saving = saveStream(
+      repo,
+      reader ? observed(running.stdout, (c) => reader.push(c)) : running.stdout,
+      {
+        onProgress: (bytes) => opts.onProgress?.({ database, bytes }),
+      },
+    ).catch(fail);
+    // With checksums, counts and checksums come from the archive's rows (same snapshot, no second
+    // scan) and this session only reads the schema; without, it counts every table.
+    const fingerprinting = (
+      reader
+        ? schemaDigest(client).then((digest): DatabaseFingerprint => ({ tables: {}, schemaDigest: digest }))
+        : fingerprintDatabase(client, tables, false)
+    ).catch(fail);
     const dumping = running.done.catch((err) => {
       firstFailure ??= pgToolFailure('pg_dump', what, err, target);
       void closeClient();
@@ -235,9 +262,22 @@ async function dumpOnce(
       throw firstFailure ?? (settled.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason;
     }
     const saved = (settled[0] as PromiseFulfilledResult<SavedStream>).value;
-    const fingerprint = (settled[1] as PromiseFulfilledResult<DatabaseFingerprint>).value;
+    let fingerprint = (settled[1] as PromiseFulfilledResult<DatabaseFingerprint>).value;
+    let archiveUnreadable: string | undefined;
+    if (reader) {
+      let rows: ReturnType<ArchiveRowReader['result']> | undefined;
+      try {
+        rows = reader.result();
+      } catch (err) {
+        archiveUnreadable = err instanceof Error ? err.message : String(err);
+      }
+      fingerprint = rows
+        ? { ...withArchiveChecksums(database, tables, fingerprint.schemaDigest, rows), copySettings }
+        : // Still inside the snapshot: the server computes the checksums instead (one more scan).
+          await fingerprintDatabase(client, tables, true);
+    }
     await client.query('COMMIT');
-    return { saved, fingerprint, properties };
+    return { saved, fingerprint, properties, archiveUnreadable };
   } catch (err) {
     proc?.kill('SIGKILL');
     if (err instanceof DdlCycle || err instanceof LifeboatError) throw err;
@@ -351,6 +391,11 @@ export async function backupPostgres(
       sha256: dumped.saved.sha256,
       properties: dumped.properties,
     });
+    if (dumped.archiveUnreadable !== undefined) {
+      warnings.push(
+        `database ${database}: could not read pg_dump's archive (${dumped.archiveUnreadable}); the server computed the checksums instead`,
+      );
+    }
     if (dumped.attempts > 1) {
       warnings.push(
         `database ${database}: dumped on attempt ${dumped.attempts} after concurrent schema changes`,

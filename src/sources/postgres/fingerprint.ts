@@ -4,10 +4,15 @@
  *
  * - per ordinary table (partitions included, extension members excluded): an
  *   exact `count(*)` over `ONLY` the table, as COPY dumps it;
- * - with checksums: the sum over all rows of the first 64 bits of
- *   md5(row text), the row built from the columns the snapshot's catalog
- *   lists. A sum is independent of row order, so one sequential scan and
- *   constant memory suffice (no ORDER BY, no sort, no string_agg);
+ * - with checksums (method `rowhash1`, the default since 0.2): the
+ *   order-independent sum of a 64-bit hash of every row as pg_dump's COPY
+ *   wrote it into the archive, computed by lifeboat while the archive streams
+ *   (archiveRows.ts) — no extra scan; the row count from count(*) in the
+ *   same snapshot must equal the archive's. A restore is verified by hashing
+ *   a `pg_dump --data-only` of the restored database the same way;
+ * - legacy checksums (no method recorded; still verified, and the fallback
+ *   when an archive cannot be read): the sum over all rows of the first 64
+ *   bits of md5(row text) computed by the server — one more full scan;
  * - a schema digest: SHA-256 over sorted catalog lines (schemas, columns with
  *   types, nullability, defaults, identity, generation and collation;
  *   constraints; indexes; views; sequences; triggers; functions; types;
@@ -16,8 +21,10 @@
  *
  * Row text depends on output settings, so the session pins them first.
  */
+import { IntegrityError } from '../../errors.js';
 import type { DatabaseFingerprint, TableFingerprint } from '../database/fingerprint.js';
 import { schemaDigestOf, tableChecksum } from '../database/fingerprint.js';
+import { RowHashSum } from '../database/rowHash.js';
 import type { PgClient } from './client.js';
 import { quoteIdent } from './connection.js';
 
@@ -184,5 +191,85 @@ export async function fingerprintDatabase(
 ): Promise<DatabaseFingerprint> {
   const result: DatabaseFingerprint = { tables: {}, schemaDigest: await schemaDigest(client) };
   for (const t of tables) result.tables[tableKey(t)] = await fingerprintTable(client, t, checksums);
+  return result;
+}
+
+/** The checksum method of fingerprints whose checksums come from the dump's rows. */
+export const ROWHASH_METHOD = 'rowhash1';
+
+/**
+ * Settings that change COPY's row text and that pg_dump does not pin itself
+ * (it pins DateStyle, IntervalStyle and extra_float_digits; lifeboat gives it
+ * PGTZ=UTC). Recorded at backup so a verification dump uses the same ones.
+ */
+const COPY_SETTINGS = ['bytea_output', 'lc_monetary'] as const;
+
+/** The session defaults of the COPY settings (read before a session pins its own). */
+export async function readCopySettings(client: PgClient): Promise<Record<string, string>> {
+  const r = await client.query<{ name: string; setting: string }>(
+    `SELECT name, current_setting(name) AS setting FROM unnest($1::text[]) AS s(name)`,
+    [COPY_SETTINGS],
+  );
+  return Object.fromEntries(r.rows.map((row) => [row.name, row.setting]));
+}
+
+/**
+ * Environment additions for a pg_dump whose rows are hashed: UTC time zone
+ * (a startup parameter, which connection poolers pass on), and PGOPTIONS
+ * only for recorded COPY settings that differ from the server's defaults.
+ */
+export function rowHashDumpEnv(
+  recorded: Record<string, string> | undefined,
+  current: Record<string, string> = {},
+): Record<string, string> {
+  const env: Record<string, string> = { PGTZ: 'UTC' };
+  const options = Object.entries(recorded ?? {})
+    .filter(([name, value]) => current[name] !== value)
+    .map(([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, (c) => `\\${c}`)}`);
+  if (options.length > 0) env.PGOPTIONS = options.join(' ');
+  return env;
+}
+
+/**
+ * The fingerprint of a backup from the rows pg_dump wrote (counts and
+ * checksums, exact for the snapshot pg_dump read) and the schema digest read
+ * in the same snapshot. Every table the snapshot's catalog lists must have a
+ * data block in the archive: pg_dump dumps the data of every such table, so
+ * a missing one means dump and fingerprint disagree and the backup must not
+ * be trusted.
+ */
+export function withArchiveChecksums(
+  database: string,
+  tables: readonly PgTable[],
+  schemaDigest: string,
+  archive: ReadonlyMap<string, { rows: number; checksum: string }>,
+): DatabaseFingerprint {
+  const result: DatabaseFingerprint = { tables: {}, schemaDigest, checksumMethod: ROWHASH_METHOD };
+  for (const t of tables) {
+    const key = tableKey(t);
+    const fromDump = archive.get(key);
+    if (!fromDump) {
+      throw new IntegrityError(`database ${database}: pg_dump's archive has no data for table ${key}`, {
+        hint: 'The dump and its fingerprint disagree; nothing was committed. Run the backup again.',
+      });
+    }
+    result.tables[key] = { rows: fromDump.rows, checksum: fromDump.checksum };
+  }
+  return result;
+}
+
+/** A fingerprint of a (restored) database from the rows of its data-only archive, for listed tables. */
+export function fingerprintFromArchive(
+  tables: readonly PgTable[],
+  schemaDigest: string,
+  archive: ReadonlyMap<string, { rows: number; checksum: string }>,
+  copySettings: Record<string, string> | undefined,
+): DatabaseFingerprint {
+  const result: DatabaseFingerprint = { tables: {}, schemaDigest, checksumMethod: ROWHASH_METHOD };
+  if (copySettings) result.copySettings = copySettings;
+  for (const t of tables) {
+    const key = tableKey(t);
+    result.tables[key] = archive.get(key) ?? { rows: 0, checksum: new RowHashSum().checksum() };
+  }
   return result;
 }

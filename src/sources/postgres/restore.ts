@@ -5,7 +5,10 @@
  * Before anything is written the target is checked: it must be empty unless
  * `clean`, must exist unless `create`, and must not be the very database the
  * snapshot came from unless `force`. Afterwards the fingerprint is recomputed
- * on the restored database and every difference is returned.
+ * on the restored database and every difference is returned: schema digest
+ * by SQL, and — for backups whose checksums were taken from the archive's
+ * rows — row counts and checksums by hashing the rows of a
+ * `pg_dump --data-only` of the restored database, both at once.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,7 +24,11 @@ import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
 import type { TreeNode } from '../../repository/tree.js';
 import { contentStream } from '../database/dumpStream.js';
-import { compareDatabaseFingerprints, type Difference } from '../database/fingerprint.js';
+import {
+  compareDatabaseFingerprints,
+  type DatabaseFingerprint,
+  type Difference,
+} from '../database/fingerprint.js';
 import { loadDatabaseTree, type DumpEntry } from '../database/snapshotTree.js';
 import type { DatabaseRestoreResult, DatabaseSnapshotRef } from '../database/results.js';
 import { closePg, connectPg, pgError, type PgClient } from './client.js';
@@ -35,7 +42,17 @@ import {
   type PgConnectionSpec,
   type PgTarget,
 } from './connection.js';
-import { fingerprintDatabase, listTables, prepareFingerprintSession } from './fingerprint.js';
+import { ArchiveRowReader } from './archiveRows.js';
+import {
+  fingerprintDatabase,
+  fingerprintFromArchive,
+  listTables,
+  prepareFingerprintSession,
+  readCopySettings,
+  ROWHASH_METHOD,
+  rowHashDumpEnv,
+  schemaDigest,
+} from './fingerprint.js';
 import { findPgTools, type PgTools } from './tools.js';
 import { pgToolFailure } from './toolFailure.js';
 import { feedProcess } from '../database/feedProcess.js';
@@ -142,10 +159,54 @@ async function serverIdentity(client: PgClient, target: PgTarget): Promise<strin
   return `pg-host:${target.host}:${target.port}`;
 }
 
+/** Rows and checksums of every table of `database`, from a data-only archive pg_dump streams to us. */
+async function archiveRowsOf(
+  tools: PgTools,
+  target: PgTarget,
+  database: string,
+  env: Record<string, string>,
+  timeoutMs: number | undefined,
+) {
+  const proc = spawnStreaming(
+    [tools.pgDump, '--data-only', '--format=custom', '--compress=0', '--no-password'],
+    { env: { ...pgToolEnv(target, database), ...env }, timeoutMs },
+  );
+  const reader = new ArchiveRowReader();
+  const reading = (async () => {
+    for await (const chunk of proc.stdout) reader.push(chunk as Uint8Array);
+  })();
+  reading.catch(() => proc.kill('SIGKILL'));
+  await proc.done.catch((err: unknown) => {
+    throw pgToolFailure('pg_dump', `verifying database ${database}`, err, target);
+  });
+  await reading;
+  return reader.result();
+}
+
 /** Fingerprint of a (restored) database with the same method as the backup. */
-async function fingerprintOf(target: PgTarget, database: string, checksums: boolean) {
-  const client = await connectPg(target, database, `verifying database ${database}`);
+async function fingerprintOf(
+  tools: PgTools,
+  target: PgTarget,
+  database: string,
+  checksums: boolean,
+  expected: DatabaseFingerprint | undefined,
+  timeoutMs: number | undefined,
+): Promise<DatabaseFingerprint> {
+  const what = `verifying database ${database}`;
+  const client = await connectPg(target, database, what);
   try {
+    if (checksums && expected?.checksumMethod === ROWHASH_METHOD) {
+      // pg_dump streams the rows while this session reads the catalog: the two overlap.
+      const env = rowHashDumpEnv(expected.copySettings, await readCopySettings(client));
+      const rows = archiveRowsOf(tools, target, database, env, timeoutMs);
+      rows.catch(() => {});
+      await prepareFingerprintSession(client);
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const tables = await listTables(client);
+      const digest = await schemaDigest(client);
+      await client.query('COMMIT');
+      return fingerprintFromArchive(tables, digest, await rows, expected.copySettings);
+    }
     await prepareFingerprintSession(client);
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const tables = await listTables(client);
@@ -153,10 +214,37 @@ async function fingerprintOf(target: PgTarget, database: string, checksums: bool
     await client.query('COMMIT');
     return fp;
   } catch (err) {
+    throw pgError(err, target, database, what);
+  } finally {
+    await closePg(client);
+  }
+}
+
+/**
+ * Recompute the fingerprint of `database` and compare it with `expected`, as
+ * a restore's verification does (for a database restored earlier, or by other means).
+ */
+export async function verifyPostgresDatabase(
+  into: PgConnectionSpec,
+  database: string,
+  expected: DatabaseFingerprint,
+  opts: { checksums: boolean; binDir?: string; timeoutMs?: number },
+): Promise<Difference[]> {
+  const target = resolvePgConnection(into);
+  const client = await connectPg(target, database, `verifying database ${database}`);
+  let tools: PgTools;
+  try {
+    const v = await client.query<{ num: number; version: string }>(
+      `SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version`,
+    );
+    tools = await findPgTools(v.rows[0]?.num ?? 0, v.rows[0]?.version ?? '?', opts.binDir);
+  } catch (err) {
     throw pgError(err, target, database, `verifying database ${database}`);
   } finally {
     await closePg(client);
   }
+  const actual = await fingerprintOf(tools, target, database, opts.checksums, expected, opts.timeoutMs);
+  return compareDatabaseFingerprints(database, expected, actual);
 }
 
 async function runPsqlScript(
@@ -402,7 +490,14 @@ export async function restorePostgres(
     if (opts.verify !== false) {
       const expected = manifest.fingerprint.databases[p.dump.database];
       const t0 = monotonicMs();
-      const actual = await fingerprintOf(target, p.target, manifest.fingerprint.checksums);
+      const actual = await fingerprintOf(
+        tools,
+        target,
+        p.target,
+        manifest.fingerprint.checksums,
+        expected,
+        opts.timeoutMs,
+      );
       verifyMs = monotonicMs() - t0;
       differences = expected
         ? compareDatabaseFingerprints(p.target, expected, actual)

@@ -15,6 +15,15 @@ export {
   pruneLocalSnapshots,
   type LocalSnapshot,
 } from './localSnapshots.js';
+export { checkLocalAgainstTree, type LocalTreeCheck, type LocalTreeCheckOptions } from './localCheck.js';
+export { LocalFirstRepo, type LocalReadStats, type RepoWithLengths } from './localContent.js';
+export {
+  backupNameOf,
+  chooseLocalSnapshot,
+  type LocalCandidate,
+  type LocalChoice,
+  type LocalChoiceInput,
+} from './localRestore.js';
 export { snapshotName, parseSnapshotName, keptName } from './naming.js';
 export { atQuiescedMoment } from './quiesce.js';
 export { createProvider } from './providers/index.js';

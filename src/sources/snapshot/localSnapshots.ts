@@ -5,6 +5,7 @@
  * one by opening it and copying from its path.
  */
 import { OperationError } from '../../errors.js';
+import { KEPT_SUFFIX } from './naming.js';
 import { createProvider } from './providers/index.js';
 import type {
   OpenedSnapshot,
@@ -22,7 +23,13 @@ export interface LocalSnapshot {
   id: string;
   /** ISO-8601 creation time. */
   createdAt: string;
+  /** Where its files are (for LVM: where lifeboat mounts it while it is read). */
+  path: string;
+  /** The name the snapshot had during its backup, as the repository snapshot records it. */
+  backupName: string;
   location: 'local';
+  /** Why the provider considers it unusable (gone, writable, overflowed); set when checked and not fine. */
+  problem?: string;
 }
 
 function toLocalSnapshot(spec: SnapshotJobSpec, h: SnapshotHandle): LocalSnapshot {
@@ -32,21 +39,34 @@ function toLocalSnapshot(spec: SnapshotJobSpec, h: SnapshotHandle): LocalSnapsho
     name: h.name,
     id: h.id,
     createdAt: new Date(h.createdAt).toISOString(),
+    path: h.path,
+    backupName: h.name.endsWith(KEPT_SUFFIX) ? h.name.slice(0, -KEPT_SUFFIX.length) : h.name,
     location: 'local',
   };
 }
 
-async function keptHandles(provider: SnapshotProvider, spec: SnapshotJobSpec): Promise<SnapshotHandle[]> {
+/** The kept snapshots of a job, newest first. */
+export async function keptHandles(
+  provider: SnapshotProvider,
+  spec: SnapshotJobSpec,
+): Promise<SnapshotHandle[]> {
   return (await provider.list(spec)).filter((h) => h.kept).sort((a, b) => b.createdAt - a.createdAt);
 }
 
-/** Local restore points of a job, newest first. */
+/** Local restore points of a job, newest first; with `check`, each carries the provider's `problem`. */
 export async function listLocalSnapshots(
   spec: SnapshotJobSpec,
   ctx: ProviderContext,
+  opts: { check?: boolean } = {},
 ): Promise<LocalSnapshot[]> {
   const provider = createProvider(spec.provider, ctx);
-  return (await keptHandles(provider, spec)).map((h) => toLocalSnapshot(spec, h));
+  const out: LocalSnapshot[] = [];
+  for (const h of await keptHandles(provider, spec)) {
+    const local = toLocalSnapshot(spec, h);
+    const problem = opts.check ? await provider.localProblem(spec, h) : undefined;
+    out.push(problem === undefined ? local : { ...local, problem });
+  }
+  return out;
 }
 
 /** Remove all but the `keep` newest local restore points; returns the removed ones. */

@@ -115,6 +115,12 @@ export interface SnapshotProvider {
   keep(spec: SnapshotJobSpec, handle: SnapshotHandle): Promise<SnapshotHandle>;
   /** Make a kept snapshot readable. */
   open(spec: SnapshotJobSpec, handle: SnapshotHandle): Promise<OpenedSnapshot>;
+  /**
+   * Why a kept snapshot cannot serve as a local restore point as it stands
+   * (gone, made writable, overflowed, unreadable), or undefined when the
+   * provider sees nothing wrong. Content is compared elsewhere (localCheck.ts).
+   */
+  localProblem(spec: SnapshotJobSpec, handle: SnapshotHandle): Promise<string | undefined>;
   /** Fail when the snapshot stopped being a consistent copy while it was read (a full LVM snapshot). */
   verifyIntact(spec: SnapshotJobSpec, handle: SnapshotHandle): Promise<void>;
   /** Exclude patterns (absolute display paths) for artefacts of the provider inside the source. */

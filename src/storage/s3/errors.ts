@@ -123,6 +123,10 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): LifeboatError {
       ...opts,
       hint:
         ACCESS_HINTS[name] ??
+        // S3 refuses to delete (or shorten the retention of) a locked object with a plain AccessDenied.
+        (/object lock/i.test(e.message)
+          ? 'The object is protected by S3 Object Lock until its retention ends; forget and prune leave locked objects alone and remove them later.'
+          : undefined) ??
         'The credentials lack a permission lifeboat needs (see docs/s3.md for the list); note that S3 answers 403 instead of 404 for missing objects without s3:ListBucket.',
     });
   }

@@ -19,8 +19,22 @@ export interface S3StorageOptions {
   maxAttempts?: number;
   /** Tries to continue one read that keeps breaking off mid-body, counted per stall. Default 5. */
   readAttempts?: number;
-  /** Bodies up to this size are one PutObject; larger or unknown-size ones a multipart upload. Default 8 MiB. */
+  /**
+   * Size of the parts of a multipart upload (it doubles every 1000 parts). A
+   * stream up to this size is one PutObject; a longer one, or one of unknown
+   * size, a multipart upload, so a stream never holds more than a few parts in
+   * memory. Default 8 MiB.
+   */
   partSize?: number;
+  /**
+   * Byte bodies (already in memory, e.g. repository packs) up to this size
+   * (or up to partSize, whichever is larger) are one PutObject; larger ones a
+   * multipart upload of partSize parts. One
+   * request instead of create + parts + complete: fewer round trips, and on
+   * servers that build multipart objects from segments (Swift's SLO) cheaper
+   * range reads later. Default 64 MiB; S3's limit for one PutObject is 5 GiB.
+   */
+  multipartThreshold?: number;
   /** Parts of one multipart upload in flight at once (also bounds its memory: (n + 1) × partSize). Default min(4, maxConnections). */
   partConcurrency?: number;
   /** Fail a connection attempt after this long. Default 10 s. */
@@ -49,6 +63,7 @@ export type ResolvedS3Options = Required<
     | 'maxAttempts'
     | 'readAttempts'
     | 'partSize'
+    | 'multipartThreshold'
     | 'partConcurrency'
     | 'connectTimeoutMs'
     | 'idleTimeoutMs'
@@ -63,6 +78,10 @@ const MIB = 1024 * 1024;
 /** S3's smallest part (except the last) and largest part. */
 export const MIN_PART_SIZE = 5 * MIB;
 export const MAX_PART_SIZE = 5 * 1024 * MIB;
+/** S3's largest single PutObject. */
+export const MAX_SINGLE_PUT = 5 * 1024 * MIB;
+/** Default of multipartThreshold: above the repository's packs (16 MiB by default, a little more with the trailer). */
+const DEFAULT_MULTIPART_THRESHOLD = 64 * MIB;
 
 /** Fill in defaults and reject nonsense with UsageErrors (secrets never echoed). */
 export function resolveS3Options(opts: S3StorageOptions): ResolvedS3Options {
@@ -84,6 +103,12 @@ export function resolveS3Options(opts: S3StorageOptions): ResolvedS3Options {
     maxAttempts: integer('maxAttempts', opts.maxAttempts ?? 5, 1, 20),
     readAttempts: integer('readAttempts', opts.readAttempts ?? 5, 1, 100),
     partSize: integer('partSize', opts.partSize ?? 8 * MIB, MIN_PART_SIZE, MAX_PART_SIZE),
+    multipartThreshold: integer(
+      'multipartThreshold',
+      opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
+      0,
+      MAX_SINGLE_PUT,
+    ),
     partConcurrency: integer('partConcurrency', opts.partConcurrency ?? Math.min(4, maxConnections), 1, 64),
     connectTimeoutMs: integer('connectTimeoutMs', opts.connectTimeoutMs ?? 10_000, 1, 3_600_000),
     idleTimeoutMs: integer('idleTimeoutMs', opts.idleTimeoutMs ?? 60_000, 1, 3_600_000),

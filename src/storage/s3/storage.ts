@@ -57,8 +57,9 @@ const OPEN_ENDED = Number.MAX_SAFE_INTEGER / 2;
  * Storage in an S3 bucket (AWS or S3-compatible), under a key prefix:
  * `s3://bucket/prefix` stores key `k` as object `prefix/k`.
  *
- * - put(): bodies up to partSize are one PutObject; larger or unknown-size
- *   streams a multipart upload with bounded parallelism and memory, aborted on
+ * - put(): byte bodies up to multipartThreshold (64 MiB) and streams up to
+ *   partSize (8 MiB) are one PutObject; larger ones and streams of unknown
+ *   size a multipart upload with bounded parallelism and memory, aborted on
  *   any failure so nothing half-written becomes visible. Every body carries
  *   Content-MD5, so the server refuses bytes damaged in transit. Only
  *   in-memory bodies reach the SDK, which therefore may retry every request.
@@ -131,6 +132,13 @@ export class S3Storage implements Storage {
     // Always checked, even where the server enforces If-None-Match: that is never relied upon.
     if (opts.ifNoneMatch && (await this.stat(key)) !== undefined)
       throw new StorageConflictError(this.url, key);
+    if (body instanceof Uint8Array && body.length <= this.options.multipartThreshold) {
+      // Already in memory: one request, whatever partSize says (see S3StorageOptions.multipartThreshold).
+      checkSize(key, body.length, opts.size);
+      const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      await this.putSingle(key, bytes, lock, opts.ifNoneMatch === true);
+      return;
+    }
     const parts = splitIntoParts(
       body instanceof Uint8Array ? [body] : body,
       partSizeFor(this.options.partSize),
@@ -297,9 +305,12 @@ export class S3Storage implements Storage {
    * Keep an object locked at least until `until`: sets the retention when it
    * has none or an earlier one, and never shortens it (S3 would refuse that
    * for COMPLIANCE anyway). Keeps the object's mode, else uses objectLockMode.
+   * `known`: the retention the caller has just read (null: none), to save
+   * reading it again; should it have grown meanwhile, S3 refuses the shorter
+   * one (403: shortening needs the GOVERNANCE bypass lifeboat never sends).
    */
-  async extendRetention(key: string, until: Date): Promise<void> {
-    const current = await this.getRetention(key);
+  async extendRetention(key: string, until: Date, known?: ObjectRetention | null): Promise<void> {
+    const current = known === undefined ? await this.getRetention(key) : (known ?? undefined);
     if (current && current.retainUntil.getTime() >= until.getTime()) return;
     await this.call({ op: 'extend retention of', key }, () =>
       this.client.send(

@@ -98,6 +98,7 @@ export class ObjectLockStorage implements Storage {
     return r ? { mode: r.mode, retainUntil: new Date(r.retainUntil.getTime()) } : undefined;
   }
 
+  /** `known` (the caller's reading) is ignored: the emulator's own record is the truth, and it never shortens. */
   async extendRetention(key: string, until: Date): Promise<void> {
     this.calls.extendRetention++;
     if ((await this.inner.stat(key)) === undefined) throw new StorageNotFoundError(this.url, key);

@@ -77,6 +77,40 @@ describe.skipIf(!myRunnable)('mysql backup under concurrent writes', () => {
     return db;
   }
 
+  it('gets FLUSH TABLES WITH READ LOCK through a row-lock wait that would otherwise never end', async () => {
+    const db = await createBank();
+    const holder = await mysql.createConnection({ ...MY, database: db });
+    const waiter = await mysql.createConnection({ ...MY, database: db });
+    try {
+      // The holder locks row 1 and keeps its transaction open; the waiter's UPDATE waits for row 1.
+      await holder.query('START TRANSACTION');
+      await holder.query('UPDATE accounts SET balance = balance - 1 WHERE id = 1');
+      const waiting = waiter.query('UPDATE accounts SET balance = balance + 1 WHERE id = 1');
+      await new Promise((r) => setTimeout(r, 200));
+      // FTWRL now waits for the waiter's statement, and holds back the holder's next statement:
+      // a cycle no lock manager sees. The holder finishes its transaction once it gets through.
+      const holderDone = (async () => {
+        await new Promise((r) => setTimeout(r, 500));
+        await holder.query('UPDATE accounts SET balance = balance + 1 WHERE id = 2');
+        await holder.query('COMMIT');
+      })();
+      const backup = await backupMysql(t.repo, MY, {
+        databases: [db],
+        usersAndGrants: false,
+        checksums: false,
+        commitBlock: 'ftwrl',
+        lockWaitTimeoutSec: 20,
+      });
+      await holderDone;
+      await waiting;
+      expect(backup.warnings.join('\n')).toMatch(/commits could be blocked only at attempt [2-9]/);
+      expect(backup.fingerprint.databases[db]?.tables.accounts?.rows).toBe(ACCOUNTS);
+    } finally {
+      await holder.end();
+      await waiter.end();
+    }
+  });
+
   for (const commitBlock of ['backup-stage', 'ftwrl'] as CommitBlock[]) {
     it(`dumps exactly the fingerprinted snapshot while writers commit (${commitBlock})`, async () => {
       const db = await createBank();
@@ -86,15 +120,22 @@ describe.skipIf(!myRunnable)('mysql backup under concurrent writes', () => {
         Number((await sql<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM transfers'))[0]?.n);
       const before = await count();
       const commitsBefore = writers[0]!.commits() + writers[1]!.commits();
-      const backup = await backupMysql(t.repo, MY, {
-        databases: [db],
-        usersAndGrants: false,
-        checksums: true,
-        commitBlock,
-      });
-      const after = await count();
-      const commitsDuring = writers[0]!.commits() + writers[1]!.commits() - commitsBefore;
-      await Promise.all(writers.map((w) => w.stop()));
+      let backup: Awaited<ReturnType<typeof backupMysql>>;
+      let after: number;
+      let commitsDuring: number;
+      try {
+        backup = await backupMysql(t.repo, MY, {
+          databases: [db],
+          usersAndGrants: false,
+          checksums: true,
+          commitBlock,
+        });
+        after = await count();
+        commitsDuring = writers[0]!.commits() + writers[1]!.commits() - commitsBefore;
+      } finally {
+        // Also on failure: the writers must end before the database is dropped.
+        await Promise.all(writers.map((w) => w.stop()));
+      }
 
       const recorded = backup.fingerprint.databases[db]?.tables.transfers?.rows ?? -1;
       expect(commitsDuring).toBeGreaterThan(20);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import {
   ChunkCutter,
+  type CutChunk,
   DEFAULT_CHUNKER_PARAMS,
   deriveGearTable,
   FastCdcChunker,
@@ -139,5 +140,113 @@ describe('FastCdcChunker', () => {
     expect(() => new ChunkCutter(deriveGearTable(seedA), { minSize: 1, avgSize: 2, maxSize: 3 })).toThrow(
       RangeError,
     );
+  });
+});
+
+describe('ChunkCutter with zero runs given by length', () => {
+  type Part = { bytes: Buffer } | { zeros: number };
+  /** Data and zero runs of assorted lengths: shorter than the 32-step hash window, around min/avg/max, longer. */
+  const parts = (seed: string, lengths: number[]): Part[] =>
+    lengths.map((n, i) => (i % 2 === 0 ? { bytes: pseudoRandom(n, `${seed}${i}`) } : { zeros: n }));
+  const asBytes = (ps: Part[]) =>
+    Buffer.concat(ps.map((p) => ('bytes' in p ? p.bytes : Buffer.alloc(p.zeros))));
+
+  /** Feed `ps` through pushInto/pushZeros; returns the chunks as emitted. */
+  const cutWithZeroRuns = (gear: Int32Array, params: typeof small, ps: Part[]) => {
+    const cutter = new ChunkCutter(gear, params);
+    const out: CutChunk[] = [];
+    for (const p of ps) {
+      if ('bytes' in p) cutter.pushInto(p.bytes, out);
+      else cutter.pushZeros(p.zeros, out);
+    }
+    const last = cutter.endChunk();
+    if (last) out.push(last);
+    return out;
+  };
+  const cutAsBytes = (gear: Int32Array, params: typeof small, data: Buffer) => {
+    const cutter = new ChunkCutter(gear, params);
+    const out = cutter.push(data);
+    const last = cutter.end();
+    if (last) out.push(last);
+    return out;
+  };
+  const size = (c: CutChunk) => (c instanceof Uint8Array ? c.length : c.zero);
+
+  it.each([
+    ['short runs', [5000, 7, 3000, 31, 100, 33, 20000, 1, 9000]],
+    ['runs around the bounds', [1000, 2048, 5000, 8192, 3000, 32768, 10, 32769, 4000, 100000, 7]],
+    ['long runs only', [0, 300000, 0, 65536]],
+    ['mixed', [40000, 12345, 70000, 6000, 1, 250000, 33333, 2047, 8191, 40000]],
+  ])('cuts exactly where feeding the zero bytes would (%s)', (_name, runLengths) => {
+    for (const seed of [seedA, seedB]) {
+      const gear = deriveGearTable(seed);
+      const ps = parts(String(runLengths[0]), runLengths);
+      const data = asBytes(ps);
+      const expected = cutAsBytes(gear, small, data);
+      const got = cutWithZeroRuns(gear, small, ps);
+      expect(got.map(size)).toEqual(lengths(expected));
+      // Same bytes; chunks made of zero runs only come out without memory.
+      let at = 0;
+      for (const c of got) {
+        const n = size(c);
+        const want = data.subarray(at, at + n);
+        if (c instanceof Uint8Array) expect(Buffer.from(c).equals(want)).toBe(true);
+        else expect(want.every((b) => b === 0)).toBe(true);
+        at += n;
+      }
+    }
+  });
+
+  // With a random table the settled hash of a zero run (-gear[0]) almost never matches a mask, so the
+  // runs above are cut at maxSize. These tables make it match the small mask (gear[0] = 0: h settles
+  // at 0) or only the large one (-gear[0] = 2^20: top 11 bits clear, top 15 not), to cover those cuts.
+  it.each([
+    ['settles on a small-mask match', 0],
+    ['settles on a large-mask match only', -(1 << 20)],
+  ])('cuts zero runs like their bytes when the zero hash %s', (_name, gear0) => {
+    const gear = deriveGearTable(seedA);
+    gear[0] = gear0;
+    const ps = parts('settle', [3000, 70000, 2500, 9000, 40, 16384, 12000, 131072, 1]);
+    const expected = cutAsBytes(gear, small, asBytes(ps));
+    const got = cutWithZeroRuns(gear, small, ps);
+    expect(got.map(size)).toEqual(lengths(expected));
+    expect(got.some((c) => !(c instanceof Uint8Array) && c.zero < small.maxSize)).toBe(true);
+  });
+
+  it('emits a long zero run as zero chunks of the sizes the bytes would give, default parameters', () => {
+    const gear = deriveGearTable(seedA);
+    const ps: Part[] = [{ bytes: pseudoRandom(700_000, 'lead') }, { zeros: 40 * 1024 * 1024 + 17 }];
+    const expected = cutAsBytes(gear, DEFAULT_CHUNKER_PARAMS, asBytes(ps));
+    const got = cutWithZeroRuns(gear, DEFAULT_CHUNKER_PARAMS, ps);
+    expect(got.map(size)).toEqual(lengths(expected));
+    expect(got.filter((c) => !(c instanceof Uint8Array)).length).toBeGreaterThan(5);
+  });
+
+  it('returns chunks that own exactly their ArrayBuffer (transferable without a copy)', () => {
+    const cutter = new ChunkCutter(deriveGearTable(seedA), small);
+    const out: CutChunk[] = [];
+    const input = pseudoRandom(300_000, 'own');
+    for (const piece of splitInto(input, [4096, 65536, 7])) cutter.pushInto(piece, out);
+    const last = cutter.endChunk();
+    if (last) out.push(last);
+    expect(out.length).toBeGreaterThan(10);
+    for (const c of out) {
+      if (!(c instanceof Uint8Array)) throw new Error('no zero runs were given');
+      expect(c.byteOffset).toBe(0);
+      expect(c.byteLength).toBe(c.buffer.byteLength);
+    }
+    // The input is only read.
+    expect(input.equals(pseudoRandom(300_000, 'own'))).toBe(true);
+  });
+
+  it('reports how many trailing bytes it still holds', () => {
+    const cutter = new ChunkCutter(deriveGearTable(seedA), small);
+    const out: CutChunk[] = [];
+    cutter.pushInto(pseudoRandom(1000, 'p'), out);
+    expect(cutter.pendingBytes).toBe(1000);
+    cutter.pushInto(pseudoRandom(100_000, 'q'), out);
+    const emitted = out.reduce((n, c) => n + size(c), 0);
+    expect(emitted).toBeGreaterThan(0);
+    expect(cutter.pendingBytes).toBe(101_000 - emitted);
   });
 });

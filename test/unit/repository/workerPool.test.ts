@@ -1,11 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { associatedData, unseal } from '../../../src/repository/crypto.js';
 import { WorkerPool, INLINE_LIMIT } from '../../../src/repository/workerPool.js';
 import { pseudoRandom, textLike } from './helpers.js';
 
 const pools: WorkerPool[] = [];
+const KEY = randomBytes(32);
 const pool = (workers: number) => {
-  const p = new WorkerPool({ level: 3, workers });
+  const p = new WorkerPool({ level: 3, workers, sealKey: KEY });
   pools.push(p);
   return p;
 };
@@ -65,4 +67,74 @@ describe('WorkerPool', () => {
     await expect(c.decompress(bytes, 99_999)).rejects.toThrow(/expected 99999/);
     await expect(c.decompress(Buffer.from('not zstd at all, definitely not'), 100_000)).rejects.toThrow();
   });
+
+  it.each([0, 1, 2])(
+    'seals blobs (%i workers) so that crypto.unseal opens them to the payload',
+    async (workers) => {
+      const c = pool(workers);
+      const aad = associatedData.blob('data', 'ab'.repeat(32));
+      for (const [data, shrinks] of [
+        [textLike(100, 'tiny'), false],
+        [textLike(3 * 1024 * 1024, 'text'), true],
+        [pseudoRandom(1024 * 1024 + 3, 'noise'), false],
+      ] as const) {
+        const original = Buffer.from(data);
+        const result = await c.seal(data, aad, false);
+        const { compressed } = result;
+        const sealed = Buffer.concat(result.sealed);
+        expect(result.length).toBe(sealed.length);
+        if (original.length > 1000) expect(compressed).toBe(shrinks);
+        const payload = unseal(KEY, sealed, aad);
+        expect(payload).toBeDefined();
+        const plain = compressed ? await c.decompress(payload!, original.length) : payload!;
+        expect(Buffer.from(plain).equals(original)).toBe(true);
+        expect(unseal(KEY, sealed, associatedData.blob('tree', 'ab'.repeat(32)))).toBeUndefined();
+        // Without take, the caller's buffer is left as it was.
+        expect(Buffer.from(data).equals(original)).toBe(true);
+      }
+    },
+  );
+
+  it('moves a buffer it may take to the worker instead of copying it, and copies views', async () => {
+    const c = pool(1);
+    const own = Buffer.allocUnsafeSlow(INLINE_LIMIT * 8);
+    own.set(textLike(own.length, 'own'));
+    await c.seal(own, 'aad', true);
+    expect(own.buffer.byteLength).toBe(0); // detached: it moved
+    const big = textLike(INLINE_LIMIT * 8, 'view');
+    const view = big.subarray(1);
+    const copy = Buffer.from(view);
+    const result = await c.seal(view, 'aad', true);
+    const { compressed } = result;
+    const sealed = Buffer.concat(result.sealed);
+    expect(Buffer.from(view).equals(copy)).toBe(true); // a view cannot move: copied
+    expect(compressed).toBe(true);
+    expect((await c.decompress(unseal(KEY, sealed, 'aad')!, copy.length)).equals(copy)).toBe(true);
+  });
+
+  it.each([0, 1, 2])(
+    'hashes a stream of shared and ordinary buffers in order (%i workers)',
+    async (workers) => {
+      const c = pool(workers);
+      const parts = [pseudoRandom(1024 * 1024, 'a'), pseudoRandom(5, 'b'), pseudoRandom(300_000, 'c')];
+      const expected = createHash('sha256').update(Buffer.concat(parts)).digest('hex');
+      const other = createHash('sha256').update(parts[2]!).digest('hex');
+      const one = c.hashStream();
+      const two = c.hashStream();
+      const shared = Buffer.from(new SharedArrayBuffer(2 * 1024 * 1024));
+      shared.set(parts[0]!, 100);
+      // Interleaved with another stream and with sealing jobs: each stream keeps its own order.
+      const sealing = c.seal(textLike(1024 * 1024, 's'), 'aad', false);
+      const updates = [
+        one.update(shared.subarray(100, 100 + parts[0]!.length)),
+        two.update(parts[2]!),
+        one.update(parts[1]!),
+        one.update(parts[2]!),
+      ];
+      await Promise.all(updates);
+      await sealing;
+      expect(await one.digest()).toBe(expected);
+      expect(await two.digest()).toBe(other);
+    },
+  );
 });

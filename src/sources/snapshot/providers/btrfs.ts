@@ -5,7 +5,8 @@
  * is inside the source, the directory appears (empty) in every snapshot and
  * is excluded from the backup.
  */
-import { mkdir, readdir, realpath, rename, stat, statfs } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, readdir, realpath, rename, stat, statfs } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { OperationError, isErrnoException } from '../../../errors.js';
 import { mountContaining, readMountInfo } from '../../image/mountInfo.js';
@@ -152,6 +153,18 @@ export class BtrfsProvider implements SnapshotProvider {
 
   async open(_spec: SnapshotJobSpec, handle: SnapshotHandle): Promise<OpenedSnapshot> {
     return { path: handle.path, close: async () => {} };
+  }
+
+  async localProblem(_spec: SnapshotJobSpec, handle: SnapshotHandle): Promise<string | undefined> {
+    try {
+      // On a read-only subvolume btrfs refuses write access with EROFS, also to root; no tool needed.
+      await access(handle.path, fsConstants.W_OK);
+    } catch (err) {
+      if (isErrnoException(err) && err.code === 'EROFS') return undefined;
+      if (isErrnoException(err) && err.code === 'ENOENT') return `${handle.path} no longer exists`;
+      return `${handle.path} cannot be checked: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    return `${handle.path} is writable: its read-only flag was cleared (btrfs property get -ts ${handle.path} ro), so its files may have changed`;
   }
 
   async verifyIntact(): Promise<void> {

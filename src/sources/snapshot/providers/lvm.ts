@@ -190,6 +190,16 @@ export class LvmProvider implements SnapshotProvider {
     return { path: handle.path, close: () => this.unmount(handle) };
   }
 
+  async localProblem(spec: SnapshotJobSpec, handle: SnapshotHandle): Promise<string | undefined> {
+    // A kept snapshot keeps taking copy-on-write blocks as the origin changes: it can still overflow.
+    try {
+      await this.verifyIntact(spec, handle);
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+
   async verifyIntact(spec: SnapshotJobSpec, handle: SnapshotHandle): Promise<void> {
     const { stdout } = await tool(this.ctx, [
       'lvs',

@@ -153,6 +153,16 @@ export class ZfsProvider implements SnapshotProvider {
     return { path: handle.path, close: async () => {} };
   }
 
+  async localProblem(_spec: SnapshotJobSpec, handle: SnapshotHandle): Promise<string | undefined> {
+    // ZFS snapshots are immutable; one that is listed only has to be readable.
+    try {
+      await this.assertReadable(handle);
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+
   async verifyIntact(): Promise<void> {
     // ZFS snapshots cannot overflow.
   }

@@ -103,6 +103,33 @@ describe('backupImage', () => {
     expect(third.stats.addedBytes).toBe(BS);
   });
 
+  it('gives a sparse image file the same snapshot as the same bytes written out, with or without its extent map', async () => {
+    const layout: Array<'z' | 'r'> = ['r', 'z', 'z', 'z', 'r', 'z', 'z', 'r'];
+    const { path: densePath, data } = await makeImage('dense.img', layout, 1000);
+    const sparsePath = join(dir, 'sparse.img');
+    const fh = await open(sparsePath, 'w');
+    await fh.truncate(data.length);
+    for (let i = 0; i < layout.length; i++) {
+      if (layout[i] === 'r') await fh.write(data, i * BS, BS, i * BS);
+    }
+    await fh.write(data, layout.length * BS, 1000, layout.length * BS);
+    await fh.close();
+    expect((await stat(sparsePath)).blocks * 512).toBeLessThan(data.length);
+
+    const dense = await backupImage(new FakeRepo(), { device: densePath, blockSize: BS }, opts);
+    const sparse = await backupImage(new FakeRepo(), { device: sparsePath, blockSize: BS }, opts);
+    const noMap = await backupImage(
+      new FakeRepo(),
+      { device: sparsePath, blockSize: BS },
+      { ...opts, env: { PATH: join(dir, 'no-filefrag-here') } },
+    );
+    for (const r of [sparse, noMap]) {
+      expect(r.fingerprint).toEqual({ ...dense.fingerprint, sourceType: 'file' });
+      expect(r.node.content).toEqual(dense.node.content);
+    }
+    expect(dense.fingerprint.sha256).toBe(sha(data));
+  });
+
   it('keeps saves bounded by the concurrency option', async () => {
     const { path } = await makeImage(
       'disk.img',

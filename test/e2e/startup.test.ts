@@ -1,0 +1,124 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIFEBOAT_BIN } from '../helpers/binary.js';
+import { ensureBuilt } from './runHarness.js';
+
+// What the built CLI loads for a command: each command's module and its dependencies are
+// imported only when that command runs (src/cli/commands/index.ts). A module loader hook
+// (node --import, module.register) writes down every module the process loads.
+let dir: string;
+let config: string;
+let register: string;
+const env = { LIFEBOAT_TEST_PW: 'startup test password' };
+
+beforeAll(async () => {
+  await ensureBuilt();
+  dir = await mkdtemp(join(tmpdir(), 'lb-e2e-startup-'));
+  const hooks = join(dir, 'hooks.mjs');
+  await writeFile(
+    hooks,
+    "import { appendFileSync } from 'node:fs';\n" +
+      'export async function load(url, context, next) {\n' +
+      '  appendFileSync(process.env.LIFEBOAT_TEST_LOADED, url + "\\n");\n' +
+      '  return next(url, context);\n' +
+      '}\n',
+  );
+  register = join(dir, 'register.mjs');
+  await writeFile(
+    register,
+    "import { register } from 'node:module';\n" + `register(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+  );
+  const source = join(dir, 'site');
+  await mkdir(join(source, 'pages'), { recursive: true });
+  await writeFile(join(source, 'pages', 'index.html'), '<h1>hello</h1>\n');
+  config = join(dir, 'lifeboat.yaml');
+  await writeFile(
+    config,
+    [
+      `defaults: { stateDir: ${join(dir, 'state')} }`,
+      'repositories:',
+      `  main: { url: file://${join(dir, 'repo')}, password: env:LIFEBOAT_TEST_PW }`,
+      'policies:',
+      '  standard: { rpo: 1d, rto: 1h }',
+      'jobs:',
+      `  site: { kind: files, paths: [${source}], policy: standard }`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let runs = 0;
+/** Run `lifeboat ARGS` under the hook; the modules it loaded, as paths relative to dist/ or node_modules/. */
+async function loadedBy(...args: string[]): Promise<string[]> {
+  const list = join(dir, `loaded-${runs++}.txt`);
+  await promisify(execFile)(process.execPath, ['--import', register, LIFEBOAT_BIN, ...args], {
+    env: { ...process.env, ...env, NO_COLOR: '1', LIFEBOAT_TEST_LOADED: list },
+  });
+  return (await readFile(list, 'utf8'))
+    .split('\n')
+    .filter((url) => url.startsWith('file:'))
+    .map((url) => {
+      const inPackage = url.lastIndexOf('/node_modules/');
+      if (inPackage >= 0) return url.slice(inPackage + 1);
+      return url.replace(/^.*?\/dist\//, 'dist/');
+    });
+}
+
+const packagesIn = (loaded: string[]) =>
+  new Set(
+    loaded
+      .filter((m) => m.startsWith('node_modules/'))
+      .map((m) =>
+        m
+          .split('/')
+          .slice(1, m.startsWith('node_modules/@') ? 3 : 2)
+          .join('/'),
+      ),
+  );
+
+describe('start-up cost', () => {
+  it('--version and --help load no command and no heavy dependency', async () => {
+    for (const args of [['--version'], ['--help']]) {
+      const loaded = await loadedBy(...args);
+      expect(loaded).toContain('dist/cli/main.js');
+      expect([...packagesIn(loaded)]).toEqual(['commander']);
+      expect(loaded.filter((m) => /^dist\/(app|config|repository|sources|storage|report)\//.test(m))).toEqual(
+        [],
+      );
+      expect(loaded.filter((m) => /^dist\/cli\/commands\/(?!index\.js)/.test(m))).toEqual([]);
+    }
+  });
+
+  it('a command loads its own module only; its help is the real one', async () => {
+    const loaded = await loadedBy('backup', '--help');
+    expect(loaded.filter((m) => m.startsWith('dist/cli/commands/'))).toEqual([
+      'dist/cli/commands/index.js',
+      'dist/cli/commands/backup.js',
+    ]);
+  });
+
+  it('a files backup to a local repository loads no database, image, S3 or report code', async () => {
+    await loadedBy('--config', config, 'repo', 'init');
+    const loaded = await loadedBy('--config', config, 'backup', 'site');
+    expect(loaded).toContain('dist/sources/files/walk.js');
+    const packages = packagesIn(loaded);
+    for (const name of ['ora', 'pg', 'mysql2', '@aws-sdk/client-s3']) expect(packages).not.toContain(name);
+    expect(
+      loaded.filter((m) =>
+        /^dist\/(sources\/(mysql|postgres|image|snapshot)|storage\/s3|report|scratch)\//.test(m),
+      ),
+    ).toEqual([]);
+    // The hook does see packages: the configuration is read with yaml.
+    expect(packages).toContain('yaml');
+  });
+});

@@ -1,0 +1,201 @@
+/**
+ * storeFileContent on real files and the real repository engine (memory
+ * storage): the large-file path (shared read slabs, zero runs by length,
+ * whole-file hash on a worker) must give exactly the refs and hash of the
+ * plain path and of chunking the file's bytes in one piece.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
+import { appendFile, mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Chunker } from '../../../../src/repository/api.js';
+import { initRepository, type Repository } from '../../../../src/repository/repository.js';
+import type { ContentRef } from '../../../../src/repository/tree.js';
+import { MemoryStorage } from '../../../../src/storage/memory.js';
+import { Semaphore } from '../../../../src/sources/files/semaphore.js';
+import {
+  SMALL_FILE,
+  storeFileContent,
+  storeSmallFile,
+  SYNC_READ_MAX,
+} from '../../../../src/sources/files/fileContent.js';
+import { isAllZero, pushZero } from '../../../../src/sources/files/zeroRuns.js';
+import { pseudoRandom, testOptions, textLike } from '../../repository/helpers.js';
+
+const MiB = 1024 * 1024;
+let dir: string;
+let repo: Repository;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lifeboat-filecontent-'));
+  repo = await initRepository(new MemoryStorage(), 'pw', testOptions({ compressionWorkers: 2 }));
+});
+afterEach(async () => {
+  await repo.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Write `parts` at their offsets into a file of `size` bytes; the gaps stay holes. */
+async function sparseFile(name: string, size: number, parts: [number, Buffer][]): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, '');
+  await truncate(path, size);
+  const fh = await open(path, 'r+');
+  for (const [at, bytes] of parts) await fh.write(bytes, 0, bytes.length, at);
+  await fh.close();
+  return path;
+}
+
+async function store(path: string, chunker: Chunker) {
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    return await storeFileContent(repo, fh, size, { chunker, blobSlots: new Semaphore(8) });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The refs computed independently: the whole file chunked in one piece, IDs on the calling thread. */
+async function expectedRefs(bytes: Buffer): Promise<ContentRef[]> {
+  const refs: ContentRef[] = [];
+  for await (const chunk of repo.chunker().chunks(
+    (async function* () {
+      yield bytes;
+    })(),
+  )) {
+    if (isAllZero(chunk)) pushZero(refs, chunk.length);
+    else refs.push(repo.blobId(chunk));
+  }
+  return refs;
+}
+
+/** The repository's chunker without its fast path. */
+const plainChunker = (): Chunker => {
+  const c = repo.chunker();
+  return { chunks: (input) => c.chunks(input) };
+};
+
+describe('storeFileContent of large files', () => {
+  it('stores data, holes and zero stretches with the refs and hash of the plain path', async () => {
+    const size = 19 * MiB + 12345;
+    const path = await sparseFile('mixed', size, [
+      [0, textLike(2 * MiB + 100, 'head')],
+      [2 * MiB + 100, Buffer.alloc(150_000)], // zeros written as data, not block aligned
+      [2 * MiB + 150_100, pseudoRandom(MiB, 'noise')],
+      // 3.3 MiB to 15 MiB: a hole
+      [15 * MiB + 5, textLike(300_000, 'island')],
+      [16 * MiB, pseudoRandom(3 * MiB + 12345, 'tail')],
+    ]);
+    const bytes = await readAll(path);
+    const fast = await store(path, repo.chunker());
+    const plain = await store(path, plainChunker());
+    const refs = await expectedRefs(bytes);
+    expect(fast.content).toEqual(refs);
+    expect(plain.content).toEqual(refs);
+    expect(fast.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(plain.sha256).toBe(fast.sha256);
+    expect(fast.size).toBe(size);
+    expect(fast.content.some((r) => typeof r !== 'string' && r.zero >= MiB)).toBe(true);
+    // The first run stored every blob; the second found them all.
+    expect(fast.newBlobs).toBe(new Set(refs.filter((r) => typeof r === 'string')).size);
+    expect(plain.newBlobs).toBe(0);
+    // And the stored blobs give the file back.
+    await repo.flush();
+    const back: Buffer[] = [];
+    for (const r of fast.content)
+      back.push(typeof r === 'string' ? Buffer.from(await repo.loadBlob(r)) : Buffer.alloc(r.zero));
+    expect(Buffer.concat(back).equals(bytes)).toBe(true);
+  });
+
+  it('stores a file that is one hole as zero runs only, without blobs', async () => {
+    const size = 9 * MiB + 1;
+    const path = await sparseFile('hole', size, []);
+    const fast = await store(path, repo.chunker());
+    expect(fast.content).toEqual([{ zero: size }]);
+    expect(fast.newBlobs).toBe(0);
+    expect(repo.writeStats().blobs).toBe(0);
+    expect(fast.sha256).toBe(createHash('sha256').update(Buffer.alloc(size)).digest('hex'));
+  });
+
+  it('gives the same result when the file is just above the small-file limit', async () => {
+    const path = await sparseFile('edge', SMALL_FILE, [[0, textLike(SMALL_FILE, 'edge')]]);
+    const bytes = await readAll(path);
+    const fast = await store(path, repo.chunker());
+    expect(fast.content).toEqual(await expectedRefs(bytes));
+    expect(fast.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+  });
+});
+
+describe('storeSmallFile (one synchronous read into a shared scratch buffer)', () => {
+  async function storeSmall(path: string, size: number, chunker: Chunker = repo.chunker()) {
+    const fd = openSync(path, 'r');
+    try {
+      return await storeSmallFile(repo, fd, size, { chunker, blobSlots: new Semaphore(8) });
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  it('gives the refs and hash of the plain path, also for many files at once', async () => {
+    const files: [string, number, [number, Buffer][]][] = [
+      ['empty', 0, []],
+      ['one', 1, [[0, Buffer.from('x')]]],
+      ['zeros', 70_000, []],
+      [
+        'mixed',
+        SYNC_READ_MAX - 1,
+        [
+          [0, textLike(100_000, 'a')],
+          [180_000, pseudoRandom(SYNC_READ_MAX - 180_001, 'b')],
+        ],
+      ],
+      ['noise', 200_000, [[0, pseudoRandom(200_000, 'c')]]],
+    ];
+    const paths = await Promise.all(files.map(([name, size, parts]) => sparseFile(name, size, parts)));
+    // All at once: each must finish with the scratch buffer before the next one reads into it.
+    const small = await Promise.all(paths.map((path, i) => storeSmall(path, files[i]![1])));
+    for (const [i, path] of paths.entries()) {
+      const bytes = await readAll(path);
+      const got = small[i]!;
+      expect(got.content).toEqual(await expectedRefs(bytes));
+      expect(got.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(got.size).toBe(bytes.length);
+      const plain = await store(path, plainChunker());
+      expect(plain.content).toEqual(got.content);
+      const viaPlainChunker = await storeSmall(path, bytes.length, plainChunker());
+      expect(viaPlainChunker.content).toEqual(got.content);
+      expect(viaPlainChunker.sha256).toBe(got.sha256);
+    }
+    expect(small[2]!.content).toEqual([{ zero: 70_000 }]);
+    await repo.flush();
+    const noise = small[4]!;
+    const back: Buffer[] = [];
+    for (const r of noise.content)
+      back.push(typeof r === 'string' ? Buffer.from(await repo.loadBlob(r)) : Buffer.alloc(r.zero));
+    expect(Buffer.concat(back).equals(await readAll(paths[4]!))).toBe(true);
+  });
+
+  it('reads one byte past the listed size, so a file that grew shows a different size', async () => {
+    const path = await sparseFile('grew', 1000, [[0, textLike(1000, 'g')]]);
+    await appendFile(path, 'more');
+    const got = await storeSmall(path, 1000);
+    expect(got.size).toBe(1001);
+  });
+
+  it('refuses a size that does not fit the scratch buffer', async () => {
+    const path = await sparseFile('big', 10, []);
+    await expect(storeSmall(path, SYNC_READ_MAX)).rejects.toThrow(RangeError);
+  });
+});
+
+async function readAll(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,182 @@
+import { createHash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Repo } from '../../../../src/repository/api.js';
+import type { ContentRef } from '../../../../src/repository/tree.js';
+import { initRepository, type Repository } from '../../../../src/repository/repository.js';
+import { ContentFile } from '../../../../src/sources/files/fileWriter.js';
+import { ContentBatch, ContentPipeline } from '../../../../src/sources/files/restorePlan.js';
+import { MemoryStorage } from '../../../../src/storage/memory.js';
+import { FakeRepo } from '../../../helpers/fakeRepo.js';
+import { pseudoRandom, testOptions } from '../../repository/helpers.js';
+
+const FLAGS = fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('ContentBatch', () => {
+  const file = (refs: ContentRef[]) => ({ refs, planned: 0 });
+
+  it('plans a chunk used by several files (and twice in one file) as one read with every use', () => {
+    const batch = new ContentBatch({ maxRefs: 100, maxFiles: 10 });
+    const a = file(['x', 'y', { zero: 10 }, 'x']);
+    const b = file(['y', 'z']);
+    batch.add(a);
+    batch.add(b);
+    expect([...batch.uses.keys()]).toEqual(['x', 'y', 'z']);
+    expect(batch.uses.get('x')!.map((u) => [u.file === a, u.index])).toEqual([
+      [true, 0],
+      [true, 3],
+    ]);
+    expect(batch.uses.get('y')!.map((u) => [u.file === a ? 'a' : 'b', u.index])).toEqual([
+      ['a', 1],
+      ['b', 0],
+    ]);
+    expect(batch.refs).toBe(5); // the zero run needs no chunk
+    expect([a.planned, b.planned]).toEqual([4, 2]);
+  });
+
+  it('splits a big file over batches at the ref limit and stops at the file limit', () => {
+    const big = file(Array.from({ length: 10 }, (_, i) => `c${i}`));
+    const first = new ContentBatch({ maxRefs: 4, maxFiles: 10 });
+    first.add(big);
+    expect(first.full).toBe(true);
+    expect(big.planned).toBe(4);
+    expect(first.ends).toEqual([4]);
+    const second = new ContentBatch({ maxRefs: 4, maxFiles: 10 });
+    second.add(big);
+    expect([...second.uses.keys()]).toEqual(['c4', 'c5', 'c6', 'c7']);
+    const few = new ContentBatch({ maxRefs: 100, maxFiles: 2 });
+    const files = [file(['a']), file(['b']), file(['c'])];
+    for (const f of files) few.add(f);
+    expect(few.files).toHaveLength(2);
+    expect(files[2]!.planned).toBe(0);
+  });
+});
+
+describe('ContentFile', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lifeboat-content-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes chunks arriving out of order at their offsets, leaves holes and hashes by reading back', async () => {
+    const chunks = { a: Buffer.from('first chunk '), b: Buffer.from('second '), c: Buffer.from('third') };
+    const refs: ContentRef[] = ['a', { zero: 4096 }, 'b', 'c', { zero: 10 }];
+    const expected = Buffer.concat([chunks.a, Buffer.alloc(4096), chunks.b, chunks.c, Buffer.alloc(10)]);
+    const lengthOf = (id: string) => chunks[id as keyof typeof chunks].length;
+    const path = join(dir, 'out');
+    const f = new ContentFile(Buffer.from(path), refs, FLAGS, lengthOf);
+    await f.start();
+    f.write(3, chunks.c);
+    f.write(0, chunks.a);
+    expect(f.complete).toBe(false);
+    f.write(2, chunks.b);
+    expect(f.complete).toBe(true);
+    const written = f.finish();
+    f.close();
+    expect(written).toEqual({ size: expected.length, sha256: sha(expected) });
+    expect((await readFile(path)).equals(expected)).toBe(true);
+  });
+
+  it('hashes on the fly in file order, and discard removes the partial file', async () => {
+    const data = [Buffer.from('abc'), Buffer.from('defg')];
+    const path = join(dir, 'in-order');
+    const f = new ContentFile(Buffer.from(path), [{ zero: 5 }, 'p', 'q'], FLAGS, (id) =>
+      id === 'p' ? 3 : 4,
+    );
+    await f.start();
+    f.write(1, data[0]!);
+    f.write(2, data[1]!);
+    expect(f.finish().sha256).toBe(sha(Buffer.concat([Buffer.alloc(5), ...data])));
+    f.close();
+    const partial = join(dir, 'partial');
+    const g = new ContentFile(Buffer.from(partial), ['p', 'q'], FLAGS, () => 3);
+    await g.start();
+    g.write(0, data[0]!);
+    expect((await stat(partial)).size).toBe(3);
+    g.discard();
+    await expect(stat(partial)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('ContentPipeline', () => {
+  let dir: string;
+  const repos: Repository[] = [];
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lifeboat-pipeline-'));
+  });
+  afterEach(async () => {
+    for (const r of repos.splice(0)) await r.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Restore `contents` (lists of chunk indexes) with tiny batches; returns what each file holds. */
+  async function restore(repo: Repo, chunks: Buffer[], ids: string[], contents: number[][]) {
+    const files = contents.map(
+      (list, i) =>
+        new ContentFile(
+          Buffer.from(join(dir, `f${i}`)),
+          list.map((c) => ids[c]!),
+          FLAGS,
+          (id) => repo.blobLength?.(id),
+        ),
+    );
+    const done: number[] = [];
+    const failed: unknown[] = [];
+    let bytes = 0;
+    const pipeline = new ContentPipeline<ContentFile>(
+      repo,
+      {
+        done: (f) => {
+          f.finish();
+          f.close();
+          done.push(files.indexOf(f));
+        },
+        failed: (f, err) => {
+          f.discard();
+          failed.push(err);
+        },
+        checkAbort: () => {},
+        onBytes: (n) => (bytes += n),
+      },
+      { maxRefs: 3, maxFiles: 2 },
+    );
+    for (const f of files) await pipeline.add(f);
+    await pipeline.drain();
+    expect(failed).toEqual([]);
+    expect(done.sort()).toEqual(contents.map((_, i) => i));
+    for (const [i, list] of contents.entries()) {
+      const want = Buffer.concat(list.map((c) => chunks[c]!));
+      expect((await readFile(join(dir, `f${i}`))).equals(want)).toBe(true);
+    }
+    return bytes;
+  }
+
+  const contents = [[0, 1, 2, 3, 4, 1], [1], [5, 0], []];
+
+  it('restores files sharing chunks across batches from a real repository', async () => {
+    const repo = await initRepository(new MemoryStorage(), 'pw', testOptions());
+    repos.push(repo);
+    const chunks = Array.from({ length: 6 }, (_, i) => pseudoRandom(1000 + i * 100, `c${i}`));
+    const ids = [];
+    for (const c of chunks) ids.push((await repo.saveBlob('data', c)).id);
+    await repo.flush();
+    const bytes = await restore(repo, chunks, ids, contents);
+    expect(bytes).toBe(contents.flat().reduce((n, c) => n + chunks[c]!.length, 0));
+  });
+
+  it('restores chunk by chunk from a repository without loadBlobs', async () => {
+    // FakeRepo (test double): a Repo without pack access or known blob lengths, the fallback path.
+    const repo = new FakeRepo();
+    const chunks = Array.from({ length: 6 }, (_, i) => pseudoRandom(700 + i, `f${i}`));
+    const ids = [];
+    for (const c of chunks) ids.push((await repo.saveBlob('data', c)).id);
+    await restore(repo, chunks, ids, contents);
+  });
+});
