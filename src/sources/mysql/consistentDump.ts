@@ -109,11 +109,17 @@ const BLOCK_ATTEMPT_SEC = 2;
  * short time; stepping back lets both writers finish, and the next attempt usually gets through.
  * Returns the number of attempts it took.
  */
-async function blockCommitsPatiently(conn: MysqlConnection, how: CommitBlock, budgetSec: number): Promise<number> {
+async function blockCommitsPatiently(
+  conn: MysqlConnection,
+  how: CommitBlock,
+  budgetSec: number,
+): Promise<number> {
   const deadline = monotonicMs() + budgetSec * 1000;
   for (let attempt = 1; ; attempt++) {
     const leftSec = Math.ceil((deadline - monotonicMs()) / 1000);
-    await conn.query('SET SESSION lock_wait_timeout = ?', [Math.max(1, Math.min(BLOCK_ATTEMPT_SEC, leftSec))]);
+    await conn.query('SET SESSION lock_wait_timeout = ?', [
+      Math.max(1, Math.min(BLOCK_ATTEMPT_SEC, leftSec)),
+    ]);
     try {
       await blockCommits(conn, how);
       return attempt;
