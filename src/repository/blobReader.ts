@@ -2,13 +2,14 @@
  * Turning a stored blob record back into plaintext, with every check of
  * docs/repository-format.md §6: authentication with the blob's type and ID
  * as associated data, decompression to the recorded length, and the keyed
- * ID recomputed over the plaintext. Any mismatch is an IntegrityError naming
- * the pack and the blob.
+ * ID recomputed over the plaintext. The checks run on a worker thread for
+ * all but small records (WorkerPool.open); any mismatch is an IntegrityError
+ * naming the pack and the blob.
  */
 import { IntegrityError } from '../errors.js';
 import type { BlobType } from './api.js';
-import type { WorkerPool } from './workerPool.js';
-import { associatedData, computeBlobId, unseal, type MasterKey } from './crypto.js';
+import type { OpenFailure, WorkerPool } from './workerPool.js';
+import { associatedData, type MasterKey } from './crypto.js';
 import type { Compression } from './pack.js';
 
 export interface StoredBlobRef {
@@ -19,7 +20,11 @@ export interface StoredBlobRef {
   rawLength: number;
 }
 
-/** Decrypt, decompress and verify one blob record read from `packKey`. */
+/**
+ * Decrypt, decompress and verify one blob record read from `packKey`. With
+ * `take`, the record's memory may move to a worker thread (the caller must
+ * not use `record`, nor anything else over its ArrayBuffer, afterwards).
+ */
 export async function openStoredBlob(
   master: MasterKey,
   pool: WorkerPool,
@@ -27,6 +32,7 @@ export async function openStoredBlob(
   blob: StoredBlobRef,
   packKey: string,
   url: string,
+  take = false,
 ): Promise<Buffer> {
   const fail = (why: string) =>
     new IntegrityError(`blob ${blob.id} in pack ${packKey} of ${url} ${why}`, {
@@ -34,20 +40,31 @@ export async function openStoredBlob(
       details: { blob: blob.id, pack: packKey },
     });
   if (record.length !== blob.length) throw fail(`is truncated (${record.length} of ${blob.length} bytes)`);
-  const payload = unseal(master.encryption, record, associatedData.blob(blob.type, blob.id));
-  if (!payload) throw fail('failed authentication (damaged or modified)');
-  let plain: Buffer;
-  if (blob.compression === 'zstd') {
-    try {
-      plain = await pool.decompress(payload, blob.rawLength);
-    } catch (err) {
-      throw fail(`does not decompress: ${(err as Error).message}`);
-    }
-  } else {
-    plain = payload;
+  const opened = await pool.open(
+    master,
+    record,
+    {
+      id: blob.id,
+      associatedData: associatedData.blob(blob.type, blob.id),
+      compressed: blob.compression === 'zstd',
+      rawLength: blob.rawLength,
+    },
+    take,
+  );
+  if ('failure' in opened) throw fail(describeFailure(opened.failure, blob.rawLength));
+  return opened.plain;
+}
+
+/** The end of the IntegrityError message for each failed check. */
+function describeFailure(failure: OpenFailure, rawLength: number): string {
+  switch (failure.reason) {
+    case 'authentication':
+      return 'failed authentication (damaged or modified)';
+    case 'decompression':
+      return `does not decompress: ${failure.message}`;
+    case 'length':
+      return `has ${failure.length} bytes, the index says ${rawLength}`;
+    case 'id':
+      return 'does not match its ID';
   }
-  if (plain.length !== blob.rawLength)
-    throw fail(`has ${plain.length} bytes, the index says ${blob.rawLength}`);
-  if (computeBlobId(master.blobId, plain) !== blob.id) throw fail('does not match its ID');
-  return plain;
 }

@@ -195,10 +195,18 @@ export function readBlobRecord(repo: Repository, blob: LocatedBlob): Promise<Buf
   return readObject(storage, packKey(blob.packId), { offset: blob.offset, length: blob.length });
 }
 
-/** Decrypt, decompress and verify a sealed blob record; IntegrityError naming pack and blob otherwise. */
-export function openBlobRecord(repo: Repository, record: Uint8Array, blob: LocatedBlob): Promise<Buffer> {
+/**
+ * Decrypt, decompress and verify a sealed blob record; IntegrityError naming
+ * pack and blob otherwise. `take` as for openStoredBlob.
+ */
+export function openBlobRecord(
+  repo: Repository,
+  record: Uint8Array,
+  blob: LocatedBlob,
+  take = false,
+): Promise<Buffer> {
   const { storage, master, pool } = repo.internals();
-  return openStoredBlob(master, pool, record, blob, packKey(blob.packId), storage.url);
+  return openStoredBlob(master, pool, record, blob, packKey(blob.packId), storage.url, take);
 }
 
 /**
@@ -220,10 +228,16 @@ export interface PackReadResult {
   problems: PackProblem[];
 }
 
+/** Blob records of one pack that readAndVerifyPack opens at once (the worker threads share them). */
+const OPENS_IN_FLIGHT = 4;
+/** …and the bytes of those records (one bigger record still goes alone). */
+const OPEN_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+
 /**
  * Stream a whole pack once: hash every byte (the name must be its SHA-256)
- * and verify every blob record of `entries` as soon as it has arrived.
- * Memory stays at about one blob record, whatever the pack size.
+ * and verify every blob record of `entries` as soon as it has arrived, a few
+ * at a time so that every worker thread has one to open. Memory stays at a
+ * few blob records, whatever the pack size.
  */
 export async function readAndVerifyPack(
   repo: Repository,
@@ -234,18 +248,27 @@ export async function readAndVerifyPack(
   const { storage } = repo.internals();
   const sorted = [...entries].sort((a, b) => a.offset - b.offset);
   const hash = createHash('sha256');
-  const problems: PackProblem[] = [];
-  const verify = async (entry: PackEntry, record: Buffer) => {
-    try {
-      await openBlobRecord(repo, record, { ...entry, packId });
-    } catch (err) {
-      problems.push({ pack: packId, blob: entry.id, message: (err as Error).message });
-    }
+  // Per entry (in offset order), what is wrong with it: filled as openings finish, reported in order.
+  const blobProblems: (string | undefined)[] = [];
+  const opening = new Set<Promise<void>>();
+  let openingBytes = 0;
+  const verify = (index: number, record: { bytes: Buffer; owned: boolean }) => {
+    const entry = sorted[index]!;
+    openingBytes += entry.length;
+    const done: Promise<void> = openBlobRecord(repo, record.bytes, { ...entry, packId }, record.owned)
+      .then(
+        () => {},
+        (err: unknown) => {
+          blobProblems[index] = (err as Error).message;
+        },
+      )
+      .finally(() => {
+        opening.delete(done);
+        openingBytes -= entry.length;
+      });
+    opening.add(done);
   };
-  // Bytes from `bufStart` on that a blob record still needs, as received chunks.
-  let parts: Buffer[] = [];
-  let partsLength = 0;
-  let bufStart = 0;
+  const received = new ReceivedBytes();
   let next = 0;
   let position = 0;
   const stream = await storage.get(packKey(packId));
@@ -256,30 +279,28 @@ export async function readAndVerifyPack(
     position += chunk.length;
     onBytes?.(chunk.length);
     if (next >= sorted.length) continue;
-    parts.push(chunk);
-    partsLength += chunk.length;
-    while (next < sorted.length && sorted[next]!.offset + sorted[next]!.length <= bufStart + partsLength) {
-      const entry = sorted[next++]!;
-      if (entry.offset < bufStart) {
-        problems.push({ pack: packId, blob: entry.id, message: 'overlaps the blob before it' });
+    received.push(chunk);
+    while (next < sorted.length && sorted[next]!.offset + sorted[next]!.length <= position) {
+      const index = next++;
+      const entry = sorted[index]!;
+      if (entry.offset < received.from) {
+        blobProblems[index] = 'overlaps the blob before it';
         continue;
       }
-      const whole = parts.length === 1 ? parts[0]! : Buffer.concat(parts, partsLength);
-      await verify(entry, whole.subarray(entry.offset - bufStart, entry.offset - bufStart + entry.length));
+      verify(index, received.record(entry.offset, entry.length));
       // Keep only what the next records still need.
-      const keepFrom =
-        next < sorted.length ? Math.max(sorted[next]!.offset, entry.offset + entry.length) : position;
-      const drop = Math.min(partsLength, keepFrom - bufStart);
-      const rest = whole.subarray(drop);
-      parts = rest.length ? [rest] : [];
-      partsLength = rest.length;
-      bufStart += drop;
-    }
-    if (next >= sorted.length) {
-      parts = [];
-      partsLength = 0;
+      const nextOffset = next < sorted.length ? sorted[next]!.offset : position;
+      received.dropBefore(Math.max(nextOffset, entry.offset + entry.length));
+      while (opening.size >= OPENS_IN_FLIGHT || (opening.size > 0 && openingBytes >= OPEN_BYTES_IN_FLIGHT))
+        await Promise.race(opening);
     }
   }
+  await Promise.all(opening);
+  const problems: PackProblem[] = [];
+  sorted.forEach((entry, i) => {
+    const message = blobProblems[i];
+    if (message !== undefined) problems.push({ pack: packId, blob: entry.id, message });
+  });
   for (const entry of sorted.slice(next)) {
     problems.push({
       pack: packId,
@@ -291,6 +312,52 @@ export async function readAndVerifyPack(
   if (sha256 !== packId)
     problems.push({ pack: packId, message: 'content does not match its name (SHA-256)' });
   return { size: position, sha256, problems };
+}
+
+/**
+ * The bytes of a stream from `from` on, kept as the chunks received, so that
+ * records are cut out of them without concatenating whole chunks.
+ */
+class ReceivedBytes {
+  /** Stream offset of the first byte still needed; earlier ones are gone. */
+  from = 0;
+  /** Stream offset of chunks[0]. */
+  private start = 0;
+  private chunks: Buffer[] = [];
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+
+  /**
+   * The bytes at [offset, offset + length): a view when one chunk holds
+   * them, else a copy of its own (`owned`: it may move to a worker).
+   */
+  record(offset: number, length: number): { bytes: Buffer; owned: boolean } {
+    let chunkStart = this.start;
+    let first = 0;
+    while (chunkStart + this.chunks[first]!.length <= offset) chunkStart += this.chunks[first++]!.length;
+    const head = this.chunks[first]!;
+    if (offset + length <= chunkStart + head.length) {
+      return { bytes: head.subarray(offset - chunkStart, offset - chunkStart + length), owned: false };
+    }
+    const bytes = Buffer.allocUnsafeSlow(length);
+    for (let i = first; chunkStart < offset + length; chunkStart += this.chunks[i++]!.length) {
+      const chunk = this.chunks[i]!;
+      const from = Math.max(offset, chunkStart);
+      const to = Math.min(offset + length, chunkStart + chunk.length);
+      bytes.set(chunk.subarray(from - chunkStart, to - chunkStart), from - offset);
+    }
+    return { bytes, owned: true };
+  }
+
+  /** Forget the bytes before `offset` (whole chunks are let go of once nothing in them is needed). */
+  dropBefore(offset: number): void {
+    this.from = Math.max(this.from, offset);
+    while (this.chunks.length > 0 && this.start + this.chunks[0]!.length <= this.from) {
+      this.start += this.chunks.shift()!.length;
+    }
+  }
 }
 
 /** Writes verified blob records into new packs (prune's repacking); see createPackCopier. */

@@ -6,7 +6,8 @@
  * one storage `get` and each blob in it opened with openStoredBlob (every
  * check of a single loadBlob). Ranges are read ahead of the consumer up to a
  * byte limit and handed over in plan order, so memory stays bounded however
- * many blobs are asked for.
+ * many blobs are asked for; the blobs of every range in flight are opened at
+ * once, so the worker threads that open them (WorkerPool.open) all have work.
  */
 
 /** Where a blob is stored, as the index records it. */
@@ -93,8 +94,11 @@ export type BlobConsumer = (id: string, result: BlobResult) => void | Promise<vo
 export interface PackRangeSource {
   /** The bytes of `range` (shorter when the pack is truncated); throws when they cannot be read at all. */
   readRange(range: PackRange): Promise<Buffer>;
-  /** Decrypt, decompress and verify one blob's record. */
-  openBlob(blob: BlobPlace, record: Buffer): Promise<Buffer>;
+  /**
+   * Decrypt, decompress and verify one blob's record. `owned`: no other blob
+   * shares the record's memory, so it may be moved rather than copied.
+   */
+  openBlob(blob: BlobPlace, record: Buffer, owned: boolean): Promise<Buffer>;
 }
 
 export interface ReadOptions {
@@ -114,19 +118,20 @@ async function fetchRange(source: PackRangeSource, range: PackRange): Promise<Bl
   } catch (error) {
     return range.blobs.map(() => ({ ok: false, error }));
   }
+  // Every record is cut out before any is opened: an owned record may be detached by its opening.
+  const records = range.blobs.map((blob) => {
+    const start = blob.offset - range.offset;
+    // A short read leaves a short record: openStoredBlob reports the blob as truncated.
+    return bytes.subarray(Math.min(start, bytes.length), Math.min(start + blob.length, bytes.length));
+  });
+  const owned = range.blobs.length === 1;
   return Promise.all(
-    range.blobs.map((blob) => {
-      const start = blob.offset - range.offset;
-      // A short read leaves a short record: openStoredBlob reports the blob as truncated.
-      const record = bytes.subarray(
-        Math.min(start, bytes.length),
-        Math.min(start + blob.length, bytes.length),
-      );
-      return source.openBlob(blob, record).then(
+    range.blobs.map((blob, i) =>
+      source.openBlob(blob, records[i]!, owned).then(
         (data): BlobResult => ({ ok: true, data }),
         (error: unknown): BlobResult => ({ ok: false, error }),
-      );
-    }),
+      ),
+    ),
   );
 }
 

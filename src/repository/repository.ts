@@ -339,6 +339,7 @@ export class Repository implements Repo {
     this.pool = new WorkerPool({
       level: parameters.compression.level,
       sealKey: master.encryption,
+      blobIdKey: master.blobId,
       ...(opts.compressionWorkers === undefined ? {} : { workers: opts.compressionWorkers }),
     });
     this.budget = new ByteBudget(opts.maxInFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES);
@@ -451,7 +452,8 @@ export class Repository implements Repo {
       }
       throw err;
     }
-    return openStoredBlob(this.master, this.pool, record, { id, ...loc }, key, this.url);
+    // The record is ours alone: it may move to a worker thread rather than be copied.
+    return openStoredBlob(this.master, this.pool, record, { id, ...loc }, key, this.url, true);
   }
 
   /** Plaintext length of a stored blob (from the index), or undefined when it is not indexed. */
@@ -485,7 +487,7 @@ export class Repository implements Repo {
     await readPackRanges(
       {
         readRange: (range) => this.readPackRange(range),
-        openBlob: (blob, record) => {
+        openBlob: (blob, record, owned) => {
           const loc = this.index.get(blob.id)!;
           return openStoredBlob(
             this.master,
@@ -494,6 +496,7 @@ export class Repository implements Repo {
             { id: blob.id, ...loc },
             packKey(loc.packId),
             this.url,
+            owned,
           );
         },
       },

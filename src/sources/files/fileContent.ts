@@ -10,8 +10,11 @@
  *   with reads running ahead of the chunker;
  * - the whole-file SHA-256 runs on a worker thread, straight from the slabs
  *   (repo.contentHasher), while the calling thread chunks;
- * - 64 KiB blocks of zeros (the holes of a sparse file read back as zeros)
- *   go to the cutter by length: no gear hash per byte, no copy, no blob ID;
+ * - the holes of a sparse file (holes.ts) are not read at all: each 1 MiB
+ *   piece that lies in a hole is a view of shared zeros, which goes to the
+ *   cutter by length and to the hashing worker without a copy;
+ * - 64 KiB blocks of zeros (holes not mapped, zeros written as data) go to the
+ *   cutter by length too: no gear hash per byte, no copy, no blob ID;
  * - each chunk is copied once out of the slabs into a buffer of its own,
  *   which saveBlob moves to a worker (compression + encryption) uncopied.
  * The chunk boundaries, and so the blob IDs, are the same on both paths.
@@ -21,8 +24,9 @@ import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { ChunkSink, Chunker, ContentHasher, Repo, ZeroChunk } from '../../repository/api.js';
 import type { ContentRef } from '../../repository/tree.js';
+import { HoleMap, sparseDataRanges } from './holes.js';
 import type { Semaphore } from './semaphore.js';
-import { isAllZero, isZeroRange, pushZero } from './zeroRuns.js';
+import { isAllZero, isZeroRange, pushZero, sharedZeros } from './zeroRuns.js';
 
 /** Files below this size are read with one call: no stream, no per-read overhead. */
 export const SMALL_FILE = 1024 * 1024;
@@ -107,7 +111,7 @@ export async function storeFileContent(
   opts: StoreContentOptions,
 ): Promise<StoredContent> {
   const cutter = expectedSize >= SMALL_FILE ? opts.chunker.cutter?.() : undefined;
-  if (cutter) return storeLargeFile(repo, fh, cutter, opts);
+  if (cutter) return storeLargeFile(repo, fh, expectedSize, cutter, opts);
   const hash = createHash('sha256');
   const saver = new BlobSaver(repo, opts.blobSlots);
   let size = 0;
@@ -184,11 +188,13 @@ export async function storeSmallFile(
 async function storeLargeFile(
   repo: Repo,
   fh: FileHandle,
+  expectedSize: number,
   cutter: ChunkSink,
   opts: StoreContentOptions,
 ): Promise<StoredContent> {
+  const ranges = await sparseDataRanges(fh, expectedSize);
   const hasher = repo.contentHasher?.() ?? inlineHasher();
-  const reader = new SlabReader(fh);
+  const reader = new SlabReader(fh, ranges && { map: new HoleMap(ranges), size: expectedSize });
   const saver = new BlobSaver(repo, opts.blobSlots);
   const chunks: (Uint8Array | ZeroChunk)[] = [];
   let size = 0;
@@ -196,11 +202,13 @@ async function storeLargeFile(
   try {
     for (;;) {
       if (saver.failed) break;
-      const piece = await reader.next();
-      if (!piece) break;
+      const next = await reader.next();
+      if (!next) break;
+      const piece = next.data;
       opts.checkAbort?.();
       const hashed = hasher.update(piece);
-      feedPiece(cutter, piece, chunks);
+      if (next.hole) cutter.pushZeros(piece.length, chunks);
+      else feedPiece(cutter, piece, chunks);
       size += piece.length;
       // The slab can be read into again once it is hashed and the cutter has let go of it.
       reader.retire(size, hashed);
@@ -324,15 +332,31 @@ interface SlabInUse {
 }
 
 interface SlabRead {
-  slab: Buffer;
+  /** Undefined for a piece that lies in a hole: nothing is read. */
+  slab: Buffer | undefined;
   position: number;
   read: Promise<number>;
+}
+
+/** A piece of the file: a view of a slab, or of shared zeros for a hole. */
+interface Piece {
+  data: Buffer;
+  hole: boolean;
+}
+
+/** The holes of the file being read, and its size when they were mapped. */
+interface KnownHoles {
+  map: HoleMap;
+  size: number;
 }
 
 /**
  * Reads a file front to back into 1 MiB SharedArrayBuffer slabs (shared so
  * the hashing worker reads them in place), READ_AHEAD reads ahead of the
- * consumer, reusing a slab once the consumer retired and released it.
+ * consumer, reusing a slab once the consumer retired and released it. With
+ * `holes`, a piece that lies wholly in a hole is not read: it is a view of
+ * shared zeros (a hole reaching the mapped size ends the file there, as a
+ * short read would; the caller's after-read check sees a file that grew).
  */
 class SlabReader {
   private readonly free: Buffer[] = [];
@@ -347,14 +371,17 @@ class SlabReader {
   /** The slab of the last piece handed out, until retired. */
   private handedOut: Buffer | undefined;
 
-  constructor(private readonly fh: FileHandle) {}
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly holes?: KnownHoles,
+  ) {}
 
-  /** The next piece of the file (a view of a slab), or undefined at its end. */
-  async next(): Promise<Buffer | undefined> {
+  /** The next piece of the file, or undefined at its end. */
+  async next(): Promise<Piece | undefined> {
     if (this.atEnd) return undefined;
-    if (this.ahead.length === 0) this.start(await this.slab());
+    if (this.ahead.length === 0 && !this.skipHole()) this.start(await this.slab());
     const current = this.ahead.shift()!;
-    while (this.ahead.length < READ_AHEAD) {
+    while (this.ahead.length < READ_AHEAD && !this.skipHole()) {
       const slab = this.slabNow();
       if (!slab) break;
       this.start(slab);
@@ -363,7 +390,7 @@ class SlabReader {
     try {
       bytesRead = await current.read;
     } catch (err) {
-      this.free.push(current.slab);
+      this.recycle(current.slab);
       throw new SourceReadError(err);
     }
     if (bytesRead < READ_SIZE) {
@@ -372,19 +399,21 @@ class SlabReader {
       this.nextRead = this.position + bytesRead;
       if (bytesRead === 0) {
         this.atEnd = true;
-        this.free.push(current.slab);
+        this.recycle(current.slab);
         return undefined;
       }
     }
     this.position += bytesRead;
     this.handedOut = current.slab;
-    return current.slab.subarray(0, bytesRead);
+    if (!current.slab) return { data: sharedZeros(bytesRead), hole: true };
+    return { data: current.slab.subarray(0, bytesRead), hole: false };
   }
 
   /** The consumer is done with the last piece (ending at file offset `end`) once `hashed` settles. */
   retire(end: number, hashed: Promise<void>): void {
-    const slab = this.handedOut!;
+    const slab = this.handedOut;
     this.handedOut = undefined;
+    if (!slab) return; // a hole: shared zeros, nothing to recycle
     const entry: SlabInUse = { slab, end, hashed: false, settled: Promise.resolve() };
     const done = () => {
       entry.hashed = true;
@@ -404,6 +433,21 @@ class SlabReader {
     await this.dropReadsAhead();
   }
 
+  /** When the next piece lies wholly in a hole: queue it without a read (no slab) and return true. */
+  private skipHole(): boolean {
+    const position = this.nextRead;
+    if (!this.holes || position >= this.holes.size) return false;
+    const end = Math.min(position + READ_SIZE, this.holes.size);
+    if (!this.holes.map.isHole(position, end)) return false;
+    this.nextRead += READ_SIZE;
+    this.ahead.push({ slab: undefined, position, read: Promise.resolve(end - position) });
+    return true;
+  }
+
+  private recycle(slab: Buffer | undefined): void {
+    if (slab) this.free.push(slab);
+  }
+
   private start(slab: Buffer): void {
     const position = this.nextRead;
     this.nextRead += READ_SIZE;
@@ -415,7 +459,7 @@ class SlabReader {
   private async dropReadsAhead(): Promise<void> {
     for (const r of this.ahead.splice(0)) {
       await r.read.catch(() => 0);
-      this.free.push(r.slab);
+      this.recycle(r.slab);
     }
   }
 

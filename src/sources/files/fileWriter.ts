@@ -3,9 +3,13 @@
  * the restore reads them from the packs, not necessarily file order. Each
  * chunk goes to its offset with a positioned write; zero runs are skipped to
  * leave holes (the final truncate gives the file its length). The whole file
- * is hashed for comparison with the SHA-256 recorded at backup: on the fly
- * while chunks arrive in file order (the usual case: a backup packs a file's
- * chunks in order), else by reading the file back at the end.
+ * is hashed for comparison with the SHA-256 recorded at backup, in file order,
+ * as the chunks arrive: zero runs are hashed as zeros (never read back from
+ * the holes), and a chunk that arrives ahead of its turn (packs not quite in
+ * file order, a chunk repeated further on in the file) is kept in memory until
+ * the hash reaches it — or, beyond a memory budget shared by all files, read
+ * back from the file then, only its own range. The file is never read back
+ * as a whole: for a sparse image that cost a second pass over every hole.
  *
  * Creating the file is asynchronous (start()): it is the costly call of a
  * restore, and several creations run at once on the thread pool. Everything
@@ -13,7 +17,6 @@
  * metadata calls on an open descriptor cost less than a thread-pool round
  * trip (docs/performance.md, "Where lifeboat loses time").
  */
-import { createHash, type Hash } from 'node:crypto';
 import {
   closeSync,
   constants as fsConstants,
@@ -25,9 +28,32 @@ import {
 } from 'node:fs';
 import { IntegrityError } from '../../errors.js';
 import type { BlobId, ContentRef } from '../../repository/tree.js';
-import { zeroSlice } from './zeroRuns.js';
+import { InlineHash, type RestoreHash } from './restoreHash.js';
 
+/** Read size when an early chunk is hashed from the file. */
 const READ_BACK = 1024 * 1024;
+
+/** Bytes of early chunks kept in memory by all files together (more are read back from the file). */
+export const EARLY_BYTES = 16 * 1024 * 1024;
+
+/** How many bytes of early chunks may be held; shared by every ContentFile of a process by default. */
+export class HoldBudget {
+  private held = 0;
+  constructor(private readonly max: number) {}
+
+  /** Reserve `n` bytes; false when they do not fit. */
+  take(n: number): boolean {
+    if (this.held + n > this.max) return false;
+    this.held += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.held -= n;
+  }
+}
+
+const sharedBudget = new HoldBudget(EARLY_BYTES);
 
 export interface WrittenContent {
   size: number;
@@ -36,6 +62,13 @@ export interface WrittenContent {
 
 /** Plaintext length of a chunk when known before it is read (from the index), else undefined. */
 export type LengthOf = (id: BlobId) => number | undefined;
+
+export interface ContentFileOptions {
+  /** Where the content is hashed (default: on this thread). */
+  hash?: RestoreHash;
+  /** Memory for early chunks (default: shared by every file). */
+  budget?: HoldBudget;
+}
 
 export class ContentFile {
   /** Blob references not yet written. */
@@ -47,9 +80,14 @@ export class ContentFile {
   /** `dest` was created by this writer (so discard() removes it). */
   private created = false;
   private discarded = false;
-  private hash: Hash | undefined = createHash('sha256');
+  private readonly hash: RestoreHash;
+  private readonly budget: HoldBudget;
   /** refs[0, hashed) are in the hash. */
   private hashed = 0;
+  /** Chunks written ahead of the hash: their data when held (within the budget), else null (read back). */
+  private readonly early = new Map<number, Uint8Array | null>();
+  /** Bytes of `early` taken from the budget. */
+  private heldBytes = 0;
   /** One past the last byte written so far. */
   private written = 0;
   /** Index of the first ref not yet given to a restore batch (see restorePlan.ts). */
@@ -61,7 +99,10 @@ export class ContentFile {
     readonly refs: readonly ContentRef[],
     private readonly createFlags: number,
     private readonly lengthOf: LengthOf,
+    opts: ContentFileOptions = {},
   ) {
+    this.hash = opts.hash ?? new InlineHash();
+    this.budget = opts.budget ?? sharedBudget;
     for (const ref of refs) if (typeof ref === 'string') this.remaining++;
     this.extendStarts();
     this.advanceHash();
@@ -93,8 +134,11 @@ export class ContentFile {
     return this.opening;
   }
 
-  /** Write the chunk of refs[index] (`data` is its verified plaintext). */
-  write(index: number, data: Uint8Array): void {
+  /**
+   * Write the chunk of refs[index] (`data` is its verified plaintext). Returns
+   * a promise to wait on before writing more while the hash lags behind.
+   */
+  write(index: number, data: Uint8Array): Promise<void> | undefined {
     if (index >= this.starts.length) {
       throw new IntegrityError(
         `chunk ${index} arrived before the lengths of the chunks before it were known`,
@@ -116,28 +160,27 @@ export class ContentFile {
     }
     this.written = Math.max(this.written, position + data.length);
     this.remaining--;
-    if (this.hash && index === this.hashed) {
+    if (index === this.hashed) {
       this.hash.update(data);
       this.hashed++;
       this.advanceHash();
-    } else if (index > this.hashed) {
-      this.hash = undefined; // out of file order: hash the file from disk at the end
+    } else {
+      this.keepEarly(index, data);
     }
+    return this.hash.backlog();
   }
 
   /** After the last chunk: give the file its length and return size and SHA-256. The descriptor stays open. */
-  finish(): WrittenContent {
+  async finish(): Promise<WrittenContent> {
     const size = this.starts.length > this.refs.length ? this.starts[this.refs.length]! : -1;
     if (!this.complete || size < 0) throw new IntegrityError('the file content is incomplete');
     const fd = this.requireFd();
     // A file created empty (O_EXCL) whose last write ends at its size has that size already: one syscall
     // less per file. Otherwise (a trailing hole, or a file that may have existed) truncate sets the length.
     if (this.written !== size || (this.createFlags & fsConstants.O_EXCL) === 0) ftruncateSync(fd, size);
-    return {
-      size,
-      sha256:
-        this.hash && this.hashed === this.refs.length ? this.hash.digest('hex') : this.readBack(fd, size),
-    };
+    // Every chunk is written, so advanceHash() has consumed every early one.
+    if (this.hashed !== this.refs.length) throw new IntegrityError('the file content was not hashed in full');
+    return { size, sha256: await this.hash.digest() };
   }
 
   /** The open descriptor (after finish), for the metadata calls of the caller. */
@@ -155,6 +198,8 @@ export class ContentFile {
 
   /** Close and remove what was written; never throws. */
   discard(): void {
+    this.dropEarly();
+    this.hash.abandon();
     try {
       this.close();
     } catch {
@@ -186,31 +231,52 @@ export class ContentFile {
     }
   }
 
-  /** Hash the zero runs that follow the hashed prefix (holes are never written). */
+  /** refs[index] was written before the hash got to it: hold its data while the budget allows. */
+  private keepEarly(index: number, data: Uint8Array): void {
+    if (this.budget.take(data.length)) {
+      this.heldBytes += data.length;
+      this.early.set(index, data);
+    } else {
+      this.early.set(index, null);
+    }
+  }
+
+  /** Hash what follows the hashed prefix while it is there: zero runs (holes are never written), early chunks. */
   private advanceHash(): void {
-    if (!this.hash) return;
-    for (
-      let ref = this.refs[this.hashed];
-      ref !== undefined && typeof ref !== 'string';
-      ref = this.refs[++this.hashed]
-    ) {
-      for (let left = ref.zero; left > 0;) {
-        const piece = zeroSlice(left);
-        this.hash.update(piece);
-        left -= piece.length;
+    for (let ref = this.refs[this.hashed]; ref !== undefined; ref = this.refs[++this.hashed]) {
+      if (typeof ref !== 'string') {
+        this.hash.updateZeros(ref.zero);
+        continue;
+      }
+      const data = this.early.get(this.hashed);
+      if (data === undefined) return; // not written yet
+      this.early.delete(this.hashed);
+      if (data) {
+        this.hash.update(data);
+        this.heldBytes -= data.length;
+        this.budget.give(data.length);
+      } else {
+        this.hashFromFile(this.starts[this.hashed]!, this.starts[this.hashed + 1]!);
       }
     }
   }
 
-  private readBack(fd: number, size: number): string {
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(Math.min(READ_BACK, Math.max(size, 1)));
-    for (let position = 0; position < size;) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - position), position);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
+  /** Hash the written bytes [from, to) of the file (an early chunk that was not held). */
+  private hashFromFile(from: number, to: number): void {
+    const fd = this.requireFd();
+    const buf = Buffer.allocUnsafe(Math.min(READ_BACK, to - from));
+    for (let position = from; position < to;) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, to - position), position);
+      if (n === 0) throw new IntegrityError(`the restored file ends at ${position}, before ${to}`);
+      this.hash.update(buf.subarray(0, n));
       position += n;
     }
-    return hash.digest('hex');
+  }
+
+  /** Give the held bytes back to the budget (the file failed). */
+  private dropEarly(): void {
+    this.budget.give(this.heldBytes);
+    this.heldBytes = 0;
+    this.early.clear();
   }
 }

@@ -48,6 +48,7 @@ import { ContentFile } from './fileWriter.js';
 import { isUtf8, joinRaw, nameBytes } from './names.js';
 import { createPathFilter, type PathFilter } from './pathFilter.js';
 import { ContentPipeline } from './restorePlan.js';
+import { restoreHash, type RestoreHash } from './restoreHash.js';
 import { makeDevice, makeFifo } from './specialNodes.js';
 import { duplicateNames, nameKey, nameProblem, nodeProblem } from './treeValidation.js';
 import type { FilesProgress } from './types.js';
@@ -122,13 +123,14 @@ class RestoringFile extends ContentFile {
     lengthOf: (id: BlobId) => number | undefined,
     /** Hardlink bookkeeping: told the path once this copy exists (undefined when it failed). */
     readonly firstOf: ((path: Buffer | undefined) => void) | undefined,
+    hash: RestoreHash,
   ) {
-    super(dest, node.content ?? [], CREATE_FLAGS, lengthOf);
+    super(dest, node.content ?? [], CREATE_FLAGS, lengthOf, { hash });
     this.done = new Promise((resolve) => (this.settle = resolve));
   }
 }
 
-// Read-write: a file whose chunks arrived out of order is read back to check its SHA-256.
+// Read-write: a chunk that arrived ahead of its turn may be read back for the SHA-256 (fileWriter.ts).
 const CREATE_FLAGS = fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 const PROGRESS_EVERY_MS = 100;
@@ -193,7 +195,7 @@ class Restorer {
   ) {
     this.filter = createPathFilter(o.include ?? [], []);
     this.content = new ContentPipeline<RestoringFile>(repo, {
-      done: (file) => this.fileWritten(file),
+      done: (file) => void this.fileWritten(file),
       failed: (file, err) => this.fileFailed(file, err),
       checkAbort: () => this.checkAbort(),
       onBytes: (n) => {
@@ -553,14 +555,20 @@ class Restorer {
     firstOf: ((path: Buffer | undefined) => void) | undefined,
   ): RestoringFile {
     const lengthOf = (id: BlobId) => this.repo.blobLength?.(id);
-    return new RestoringFile(parent, node, abs, rel, replace ? tempSibling(abs) : abs, lengthOf, firstOf);
+    const hash = restoreHash(node.size ?? 0, this.repo.contentHasher?.bind(this.repo));
+    const dest = replace ? tempSibling(abs) : abs;
+    return new RestoringFile(parent, node, abs, rel, dest, lengthOf, firstOf, hash);
   }
 
-  /** Every chunk is written: check the content, set the metadata, move it into place (sync: see fileWriter.ts). */
-  private fileWritten(file: RestoringFile): void {
+  /**
+   * Every chunk is written: check the content, set the metadata, move it into
+   * place (sync calls: see fileWriter.ts; only the digest of a large file is awaited).
+   * Never rejects.
+   */
+  private async fileWritten(file: RestoringFile): Promise<void> {
     const node = file.node;
     try {
-      const written = file.finish();
+      const written = await file.finish();
       if (written.size !== (node.size ?? 0)) {
         throw new IntegrityError(
           `content is ${written.size} bytes but the snapshot records ${node.size ?? 0}`,

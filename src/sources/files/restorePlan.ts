@@ -90,8 +90,8 @@ export interface RestoringContent extends PlannedFile {
   readonly ready: boolean;
   /** Create the file; the same promise on every call. */
   start(): Promise<void>;
-  /** Write the verified plaintext of refs[index]; throws to fail the file. */
-  write(index: number, data: Buffer): void;
+  /** Write the verified plaintext of refs[index]; throws to fail the file. May ask to wait (see deliver). */
+  write(index: number, data: Buffer): Promise<void> | undefined;
 }
 
 export interface PipelineHooks<F> {
@@ -243,7 +243,10 @@ export class ContentPipeline<F extends RestoringContent> {
     }
   }
 
-  /** Write one chunk into one file; returns a promise only when the file is still being created. */
+  /**
+   * Write one chunk into one file; returns a promise only when the file is
+   * still being created or its hash lags behind (the reader waits on it).
+   */
   private deliver(use: ChunkUse<F>, result: Result): Promise<void> | undefined {
     const file = use.file;
     if (this.settled.has(file)) return undefined;
@@ -253,19 +256,20 @@ export class ContentPipeline<F extends RestoringContent> {
     }
     if (!file.ready) {
       return file.start().then(
-        () => void this.deliver(use, result),
+        () => this.deliver(use, result),
         (err: unknown) => this.fail(file, err),
       );
     }
+    let waiting: Promise<void> | undefined;
     try {
-      file.write(use.index, result.data);
+      waiting = file.write(use.index, result.data);
     } catch (err) {
       this.fail(file, err);
       return undefined;
     }
     this.hooks.onBytes(result.data.length);
     if (file.complete) this.finish(file);
-    return undefined;
+    return waiting;
   }
 
   private finish(file: F): void {

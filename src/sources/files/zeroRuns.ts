@@ -38,6 +38,19 @@ export function zeroSlice(length: number): Buffer {
   return zeros.subarray(0, Math.min(length, SLICE));
 }
 
+const SHARED_SLICE = 8 * 1024 * 1024;
+/** Zeros in shared memory, allocated on first use (pages never written cost no memory). */
+let sharedZeroBuffer: Buffer | undefined;
+
+/**
+ * A view of min(length, 8 MiB) zeros in a SharedArrayBuffer, for hashing holes
+ * on a worker without copying (ContentHasher reads shared memory in place); never write to it.
+ */
+export function sharedZeros(length: number): Buffer {
+  sharedZeroBuffer ??= Buffer.from(new SharedArrayBuffer(SHARED_SLICE));
+  return sharedZeroBuffer.subarray(0, Math.min(length, SHARED_SLICE));
+}
+
 /** Append a zero run, merging it with a preceding one. */
 export function pushZero(refs: ContentRef[], length: number): void {
   const last = refs[refs.length - 1];

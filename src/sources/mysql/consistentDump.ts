@@ -34,7 +34,8 @@ import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
 import type { Repo } from '../../repository/api.js';
 import { observed, saveStream, type SavedStream } from '../database/dumpStream.js';
 import type { DatabaseFingerprint } from '../database/fingerprint.js';
-import { DumpRowReader } from './dumpRows.js';
+import type { RowReaderThread } from '../database/rowReaderWorker.js';
+import { startDumpRowThread } from './dumpRows.js';
 import { closeMysql, connectMysql, mysqlError, rows, type MysqlConnection } from './client.js';
 import { describeMysqlTarget, mysqlToolEnv, type MysqlTarget } from './connection.js';
 import {
@@ -172,6 +173,7 @@ export async function dumpConsistently(
   let control: MysqlConnection | undefined;
   let snap: MysqlConnection | undefined;
   let proc: StreamingProcess | undefined;
+  let reader: RowReaderThread | undefined;
   let blocked = false;
   let blockedAt = 0;
   let commitsBlockedMs = 0;
@@ -274,10 +276,11 @@ export async function dumpConsistently(
     });
     dumping.catch(() => {});
     // With checksums, every row is hashed as the dump streams past (dumpRows.ts): no second scan.
-    const reader = opts.checksums ? new DumpRowReader() : undefined;
+    // On a worker thread: this one drains the dump's pipe and chunks.
+    const rowReader = (reader = opts.checksums ? startDumpRowThread() : undefined);
     const saving = saveStream(
       repo,
-      reader ? observed(running.stdout, (c) => reader.push(c)) : running.stdout,
+      rowReader ? observed(running.stdout, (c) => rowReader.push(c)) : running.stdout,
       {
         onProgress: opts.onProgress,
       },
@@ -339,9 +342,9 @@ export async function dumpConsistently(
     const saved = await saving;
     let fingerprint = counted;
     if (reader) {
-      let fromDump: ReturnType<DumpRowReader['result']> | undefined;
+      let fromDump: Awaited<ReturnType<RowReaderThread['result']>> | undefined;
       try {
-        fromDump = reader.result();
+        fromDump = await reader.result();
       } catch (err) {
         warnings.push(
           `database ${database}: could not read the dump's rows (${err instanceof Error ? err.message : String(err)}); the server computed the checksums instead`,
@@ -372,6 +375,7 @@ export async function dumpConsistently(
     }
     await closeMysql(snap);
     await closeMysql(control);
+    await reader?.close();
     if (proc) await proc.done.catch(() => {});
   }
 }

@@ -35,7 +35,7 @@ import {
   type MysqlConnectionSpec,
   type MysqlTarget,
 } from './connection.js';
-import { DumpRowReader } from './dumpRows.js';
+import { startDumpRowThread } from './dumpRows.js';
 import {
   fingerprintFromDump,
   fingerprintMysqlTables,
@@ -146,14 +146,19 @@ async function dumpRowsOf(
     database,
   ];
   const proc = spawnStreaming(argv, { env: mysqlToolEnv(), timeoutMs });
-  const reader = new DumpRowReader();
-  const reading = (async () => {
-    for await (const chunk of proc.stdout) reader.push(chunk as Uint8Array);
-  })();
-  reading.catch(() => proc.kill('SIGKILL'));
-  await proc.done;
-  await reading;
-  return reader.result();
+  // On a worker thread: this one only drains the pipe, so the dump tool never waits for the hashing.
+  const reader = startDumpRowThread();
+  try {
+    const reading = (async () => {
+      for await (const chunk of proc.stdout) await reader.push(chunk as Uint8Array);
+    })();
+    reading.catch(() => proc.kill('SIGKILL'));
+    await proc.done;
+    await reading;
+    return await reader.result();
+  } finally {
+    await reader.close();
+  }
 }
 
 /** Fingerprint of a (restored) database with the same method as the backup. */

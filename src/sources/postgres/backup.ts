@@ -25,6 +25,7 @@ import type { Repo } from '../../repository/api.js';
 import { observed, saveStream, type SavedStream } from '../database/dumpStream.js';
 import type { DatabaseFingerprint, ServerFingerprint } from '../database/fingerprint.js';
 import type { DatabaseBackupResult } from '../database/results.js';
+import type { RowReaderThread } from '../database/rowReaderWorker.js';
 import {
   buildDatabaseTree,
   DATABASES_DIR,
@@ -40,7 +41,7 @@ import {
   type PgConnectionSpec,
   type PgTarget,
 } from './connection.js';
-import { ArchiveRowReader } from './archiveRows.js';
+import { startArchiveRowThread } from './archiveRows.js';
 import {
   fingerprintDatabase,
   listTables,
@@ -189,6 +190,7 @@ async function dumpOnce(
   let client: PgClient | undefined;
   let monitor: PgClient | undefined;
   let proc: StreamingProcess | undefined;
+  let reader: RowReaderThread | undefined;
   let finished = false;
   let closing: Promise<void> | undefined;
   const closeClient = () => (closing ??= closePg(client));
@@ -231,10 +233,11 @@ async function dumpOnce(
       void closeClient();
       throw err;
     };
-    const reader = opts.checksums ? new ArchiveRowReader() : undefined;
+    // Rows are read on a worker thread: this one drains pg_dump's pipe and chunks.
+    const rowReader = (reader = opts.checksums ? startArchiveRowThread() : undefined);
     const saving = saveStream(
       repo,
-      reader ? observed(running.stdout, (c) => reader.push(c)) : running.stdout,
+      rowReader ? observed(running.stdout, (c) => rowReader.push(c)) : running.stdout,
       {
         onProgress: (bytes) => opts.onProgress?.({ database, bytes }),
       },
@@ -265,9 +268,9 @@ async function dumpOnce(
     let fingerprint = (settled[1] as PromiseFulfilledResult<DatabaseFingerprint>).value;
     let archiveUnreadable: string | undefined;
     if (reader) {
-      let rows: ReturnType<ArchiveRowReader['result']> | undefined;
+      let rows: Awaited<ReturnType<RowReaderThread['result']>> | undefined;
       try {
-        rows = reader.result();
+        rows = await reader.result();
       } catch (err) {
         archiveUnreadable = err instanceof Error ? err.message : String(err);
       }
@@ -287,6 +290,7 @@ async function dumpOnce(
     // Ending the connection rolls back the transaction, releasing our locks.
     await closeClient();
     await closePg(monitor);
+    await reader?.close();
     if (proc) await proc.done.catch(() => {});
   }
 }

@@ -42,7 +42,7 @@ import {
   type PgConnectionSpec,
   type PgTarget,
 } from './connection.js';
-import { ArchiveRowReader } from './archiveRows.js';
+import { startArchiveRowThread } from './archiveRows.js';
 import {
   fingerprintDatabase,
   fingerprintFromArchive,
@@ -171,16 +171,21 @@ async function archiveRowsOf(
     [tools.pgDump, '--data-only', '--format=custom', '--compress=0', '--no-password'],
     { env: { ...pgToolEnv(target, database), ...env }, timeoutMs },
   );
-  const reader = new ArchiveRowReader();
-  const reading = (async () => {
-    for await (const chunk of proc.stdout) reader.push(chunk as Uint8Array);
-  })();
-  reading.catch(() => proc.kill('SIGKILL'));
-  await proc.done.catch((err: unknown) => {
-    throw pgToolFailure('pg_dump', `verifying database ${database}`, err, target);
-  });
-  await reading;
-  return reader.result();
+  // On a worker thread: this one only drains the pipe, so the dump tool never waits for the hashing.
+  const reader = startArchiveRowThread();
+  try {
+    const reading = (async () => {
+      for await (const chunk of proc.stdout) await reader.push(chunk as Uint8Array);
+    })();
+    reading.catch(() => proc.kill('SIGKILL'));
+    await proc.done.catch((err: unknown) => {
+      throw pgToolFailure('pg_dump', `verifying database ${database}`, err, target);
+    });
+    await reading;
+    return await reader.result();
+  } finally {
+    await reader.close();
+  }
 }
 
 /** Fingerprint of a (restored) database with the same method as the backup. */

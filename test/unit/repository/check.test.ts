@@ -16,6 +16,7 @@ import {
   readIndex,
   writeIndex,
 } from '../../../src/repository/maintenance.js';
+import { textLike } from './helpers.js';
 import { content, createFixture, packOf, saveFileSnapshot, type Fixture } from './maintenanceFixture.js';
 
 let fx: Fixture;
@@ -280,5 +281,44 @@ describe('read-data selection', () => {
     const groups = [1, 2, 3].map((part) => selectPacks(ids, { kind: 'part', part, of: 3 }, randomInt));
     expect(groups.flat().sort()).toEqual([...ids].sort());
     expect(selectPacks(ids, { kind: 'fraction', fraction: 0.001 }, randomInt)).toHaveLength(1);
+  });
+});
+
+describe('check --read-data on packs of large blobs', () => {
+  it('verifies records that span the chunks a pack is read in, several at once, and names each damaged one', async () => {
+    const big = await createFixture({ packSize: 16 * 1024 * 1024 });
+    try {
+      // Local storage reads a pack in 1 MiB chunks: most of these records span two or three of them.
+      const sizes = [1536, 20, 700, 2300, 5, 900, 1100];
+      const ids: string[] = [];
+      for (const [i, kib] of sizes.entries()) {
+        const data = i % 2 ? content(`big${i}`, kib) : textLike(kib * 1024, `big${i}`);
+        ids.push((await big.repo.saveBlob('data', data)).id);
+      }
+      await big.repo.flush();
+      const healthy = await checkRepository(big.repo, { readData: { kind: 'all' } });
+      expect(healthy.problems).toEqual([]);
+      expect(healthy.stats.packsRead).toBe(1);
+
+      const view = await loadIndexView(big.repo);
+      const damaged = [ids[3]!, ids[4]!, ids[6]!];
+      const fh = await open(big.path(packKey(view.blobs.get(ids[0]!)!.packId)), 'r+');
+      for (const id of damaged) {
+        const loc = view.blobs.get(id)!;
+        const at = loc.offset + (loc.length >> 1);
+        const one = Buffer.alloc(1);
+        await fh.read(one, 0, 1, at);
+        one[0] = one[0]! ^ 0x40;
+        await fh.write(one, 0, 1, at);
+      }
+      await fh.close();
+      const r = await checkRepository(big.repo, { readData: { kind: 'all' } });
+      const blobs = r.problems.filter((p) => p.kind === 'blob-damaged');
+      expect(blobs.map((p) => p.blob)).toEqual(damaged);
+      for (const p of blobs) expect(p.message).toMatch(/failed authentication/);
+      expect(kinds(r.problems)).toContain('pack-hash');
+    } finally {
+      await big.close();
+    }
   });
 });

@@ -78,7 +78,7 @@ describe('ContentFile', () => {
     expect(f.complete).toBe(false);
     f.write(2, chunks.b);
     expect(f.complete).toBe(true);
-    const written = f.finish();
+    const written = await f.finish();
     f.close();
     expect(written).toEqual({ size: expected.length, sha256: sha(expected) });
     expect((await readFile(path)).equals(expected)).toBe(true);
@@ -93,7 +93,7 @@ describe('ContentFile', () => {
     await f.start();
     f.write(1, data[0]!);
     f.write(2, data[1]!);
-    expect(f.finish().sha256).toBe(sha(Buffer.concat([Buffer.alloc(5), ...data])));
+    expect((await f.finish()).sha256).toBe(sha(Buffer.concat([Buffer.alloc(5), ...data])));
     f.close();
     const partial = join(dir, 'partial');
     const g = new ContentFile(Buffer.from(partial), ['p', 'q'], FLAGS, () => 3);
@@ -129,14 +129,21 @@ describe('ContentPipeline', () => {
     );
     const done: number[] = [];
     const failed: unknown[] = [];
+    const finishing: Promise<void>[] = [];
     let bytes = 0;
     const pipeline = new ContentPipeline<ContentFile>(
       repo,
       {
         done: (f) => {
-          f.finish();
-          f.close();
-          done.push(files.indexOf(f));
+          const i = files.indexOf(f);
+          const want = sha(Buffer.concat(contents[i]!.map((c) => chunks[c]!)));
+          finishing.push(
+            f.finish().then((written) => {
+              f.close();
+              expect(written.sha256).toBe(want);
+              done.push(i);
+            }),
+          );
         },
         failed: (f, err) => {
           f.discard();
@@ -149,6 +156,7 @@ describe('ContentPipeline', () => {
     );
     for (const f of files) await pipeline.add(f);
     await pipeline.drain();
+    await Promise.all(finishing);
     expect(failed).toEqual([]);
     expect(done.sort()).toEqual(contents.map((_, i) => i));
     for (const [i, list] of contents.entries()) {

@@ -48,6 +48,18 @@ describe('DumpRowReader', () => {
     for (const piece of [1, 2, 3, 5, 17, DUMP.length]) expect(read(DUMP, piece)).toEqual(expected);
   });
 
+  it('finds the end of tuples whose strings hold escapes, quotes and parentheses, cut anywhere', () => {
+    // Deterministic pseudo-random values: escaped quotes and backslashes in runs, next to quotes and cuts.
+    let seed = 7;
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) >>> 0) % n;
+    const pieces = ['a', "\\'", '\\\\', '\\n', ')', '(', ',', "''", 'xyz'];
+    const value = () => Array.from({ length: random(6) }, () => pieces[random(pieces.length)]).join('');
+    const tuples = Array.from({ length: 300 }, (_, i) => `${i},'${value()}',0x0A${random(99)},'${value()}'`);
+    const text = `-- Dumping data for table \`t\`\nINSERT INTO \`t\` VALUES (${tuples.join('),(')});\nUNLOCK TABLES;\n`;
+    const expected = new Map([['t', rowsOf(tuples)]]);
+    for (const piece of [1, 2, 3, 4, 7, 64, text.length]) expect(read(text, piece)).toEqual(expected);
+  });
+
   it('fails on a dump that ends inside an INSERT or is not well formed', () => {
     const data = '-- Dumping data for table `t`\n';
     expect(() => read(`${data}INSERT INTO \`t\` VALUES (1,'a'),(2,`, 4)).toThrow(/ends inside/);
