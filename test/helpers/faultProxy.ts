@@ -287,8 +287,9 @@ export class FaultProxy {
       let sent = 0;
       const cut = (): void => {
         answer.destroy();
-        // Let the bytes leave before the reset; a stall just keeps the connection silent.
-        if (rule.kind === 'resetResponse') setTimeout(() => res.socket?.resetAndDestroy(), 20);
+        // Let the client read the bytes before the reset: a RST makes the receiver drop whatever it has not read
+        // yet, so on a loaded machine a short pause loses part of them. A stall keeps the connection silent.
+        if (rule.kind === 'resetResponse') setTimeout(() => res.socket?.resetAndDestroy(), 150);
       };
       if (rule.afterBytes === 0) {
         res.flushHeaders();

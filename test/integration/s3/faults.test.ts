@@ -132,8 +132,13 @@ describe.runIf(s3ServerRunnable)('S3 backend under injected faults', () => {
       expect(read.equals(data)).toBe(true);
       const gets = proxy.log.filter((r) => r.method === 'GET' && r.path.includes('packs/p1'));
       expect(gets.map((r) => r.fault)).toEqual(['resetResponse', 'resetResponse', undefined]);
-      expect(gets[1]!.range).toMatch(/^bytes=1048576-/);
-      expect(gets[2]!.range).toMatch(/^bytes=2097152-/);
+      // Each retry resumes where the bytes read so far end: at most where the proxy cut (a reset may drop some
+      // bytes still unread in the client's socket buffer), and after the previous resume.
+      const starts = gets.slice(1).map((r) => Number(/^bytes=(\d+)-$/.exec(r.range ?? '')?.[1]));
+      expect(starts[0]).toBeGreaterThan(0);
+      expect(starts[0]).toBeLessThanOrEqual(MIB);
+      expect(starts[1]).toBeGreaterThan(starts[0]!);
+      expect(starts[1]).toBeLessThanOrEqual(starts[0]! + MIB);
     });
 
     it('resumes a ranged read from where it broke off', async () => {
@@ -144,10 +149,12 @@ describe.runIf(s3ServerRunnable)('S3 backend under injected faults', () => {
       const read = await readStream(await storage.get('packs/p2', range));
       expect(read.equals(data.subarray(100_000, 100_000 + 2 * MIB))).toBe(true);
       const gets = proxy.log.filter((r) => r.method === 'GET' && r.path.includes('packs/p2'));
-      expect(gets.map((r) => r.range)).toEqual([
-        `bytes=100000-${100_000 + 2 * MIB - 1}`,
-        `bytes=600000-${100_000 + 2 * MIB - 1}`,
-      ]);
+      const end = 100_000 + 2 * MIB - 1;
+      expect(gets[0]!.range).toBe(`bytes=100000-${end}`);
+      const resumedAt = Number(new RegExp(`^bytes=(\\d+)-${end}$`).exec(gets[1]!.range ?? '')?.[1]);
+      expect(resumedAt).toBeGreaterThan(100_000);
+      expect(resumedAt).toBeLessThanOrEqual(600_000);
+      expect(gets).toHaveLength(2);
     });
 
     it('keeps resuming a read that breaks off again and again, as long as it makes progress', async () => {
@@ -156,7 +163,7 @@ describe.runIf(s3ServerRunnable)('S3 backend under injected faults', () => {
       proxy.resetResponse(256 * 1024, { count: Infinity, match: objectGets });
       const read = await readStream(await storage.get('packs/p3'));
       expect(read.equals(data)).toBe(true);
-      expect(proxy.faulted('resetResponse')).toHaveLength(8);
+      expect(proxy.faulted('resetResponse').length).toBeGreaterThanOrEqual(8);
     });
 
     it('fails the read cleanly when it breaks off without progress, never ending it as if complete', async () => {
