@@ -56,6 +56,7 @@ export class LocalStorage implements Storage {
     objectLock: false,
     conditionalCreate: true,
     maxConnections: 8,
+    packUploads: 2,
   };
   private readonly fileMode: number;
   private readonly dirMode: number;

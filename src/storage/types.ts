@@ -12,6 +12,11 @@ export interface StorageCapabilities {
   conditionalCreate: boolean;
   /** How many requests may usefully run in parallel. */
   maxConnections: number;
+  /**
+   * How many pack uploads may usefully run at once (default: the repository's own limit, 4). Each one holds a
+   * whole pack in memory; a local disk writes no faster with more than 2.
+   */
+  packUploads?: number;
 }
 
 export interface PutOptions {
