@@ -34,6 +34,31 @@ export async function openStoredBlob(
   url: string,
   take = false,
 ): Promise<Buffer> {
+  return (await checkStoredBlob(master, pool, record, blob, packKey, url, { take, verifyOnly: false }))!;
+}
+
+/** openStoredBlob for a caller that needs only the verdict (check --read-data): nothing comes back. */
+export async function verifyStoredBlob(
+  master: MasterKey,
+  pool: WorkerPool,
+  record: Uint8Array,
+  blob: StoredBlobRef,
+  packKey: string,
+  url: string,
+  take = false,
+): Promise<void> {
+  await checkStoredBlob(master, pool, record, blob, packKey, url, { take, verifyOnly: true });
+}
+
+async function checkStoredBlob(
+  master: MasterKey,
+  pool: WorkerPool,
+  record: Uint8Array,
+  blob: StoredBlobRef,
+  packKey: string,
+  url: string,
+  opts: { take: boolean; verifyOnly: boolean },
+): Promise<Buffer | undefined> {
   const fail = (why: string) =>
     new IntegrityError(`blob ${blob.id} in pack ${packKey} of ${url} ${why}`, {
       hint: 'The repository is damaged here; run `lifeboat check` to see the extent, and restore from another copy.',
@@ -48,10 +73,11 @@ export async function openStoredBlob(
       associatedData: associatedData.blob(blob.type, blob.id),
       compressed: blob.compression === 'zstd',
       rawLength: blob.rawLength,
+      verifyOnly: opts.verifyOnly,
     },
-    take,
+    opts.take,
   );
-  if ('failure' in opened) throw fail(describeFailure(opened.failure, blob.rawLength));
+  if (!opened.ok) throw fail(describeFailure(opened.failure, blob.rawLength));
   return opened.plain;
 }
 

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BlobType } from './api.js';
-import { openStoredBlob } from './blobReader.js';
+import { openStoredBlob, verifyStoredBlob } from './blobReader.js';
 import { sha256Hex } from './crypto.js';
 import { readIndexFile, writeIndexFile, type IndexedPack, type IndexFileBody } from './indexFile.js';
 import {
@@ -115,7 +115,7 @@ export async function verifyPack(
   }
   for (const entry of entries) {
     try {
-      await openStoredBlob(
+      await verifyStoredBlob(
         master,
         pool,
         bytes.subarray(entry.offset, entry.offset + entry.length),
@@ -215,7 +215,7 @@ export function openBlobRecord(
  * their lock).
  */
 export async function loadBlobAt(repo: Repository, blob: LocatedBlob): Promise<Buffer> {
-  return openBlobRecord(repo, await readBlobRecord(repo, blob), blob);
+  return openBlobRecord(repo, await readBlobRecord(repo, blob), blob, true);
 }
 
 /** What readAndVerifyPack found. */
@@ -245,7 +245,9 @@ export async function readAndVerifyPack(
   entries: readonly PackEntry[],
   onBytes?: (n: number) => void,
 ): Promise<PackReadResult> {
-  const { storage } = repo.internals();
+  const { storage, master, pool } = repo.internals();
+  const key = packKey(packId);
+  const url = storage.url;
   const sorted = [...entries].sort((a, b) => a.offset - b.offset);
   const hash = createHash('sha256');
   // Per entry (in offset order), what is wrong with it: filled as openings finish, reported in order.
@@ -255,13 +257,10 @@ export async function readAndVerifyPack(
   const verify = (index: number, record: { bytes: Buffer; owned: boolean }) => {
     const entry = sorted[index]!;
     openingBytes += entry.length;
-    const done: Promise<void> = openBlobRecord(repo, record.bytes, { ...entry, packId }, record.owned)
-      .then(
-        () => {},
-        (err: unknown) => {
-          blobProblems[index] = (err as Error).message;
-        },
-      )
+    const done: Promise<void> = verifyStoredBlob(master, pool, record.bytes, entry, key, url, record.owned)
+      .catch((err: unknown) => {
+        blobProblems[index] = (err as Error).message;
+      })
       .finally(() => {
         opening.delete(done);
         openingBytes -= entry.length;
@@ -271,7 +270,7 @@ export async function readAndVerifyPack(
   const received = new ReceivedBytes();
   let next = 0;
   let position = 0;
-  const stream = await storage.get(packKey(packId));
+  const stream = await storage.get(key);
   for await (const raw of stream as AsyncIterable<Uint8Array | string>) {
     const chunk =
       typeof raw === 'string' ? Buffer.from(raw) : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);

@@ -102,13 +102,22 @@ function unseal(record, aad) {
     return undefined;
   }
 }
+// Only verifying: decompressed into the scratch buffer (no other job uses it meanwhile), nothing to drop.
+function decompress(frame, job) {
+  if (job.verifyOnly && binding.getFrameContentSize(frame) === job.rawLength) {
+    if (scratch.length < job.rawLength) scratch = Buffer.allocUnsafeSlow(job.rawLength);
+    const length = decompressor.dctx.decompress(scratch.subarray(0, job.rawLength), frame);
+    return scratch.subarray(0, length);
+  }
+  return decompressor.decompress(frame);
+}
 function open(record, job) {
   const payload = unseal(record, job.aad);
   if (!payload) return { failure: { reason: 'authentication' } };
   let plain = payload;
   if (job.compressed) {
     try {
-      plain = decompressor.decompress(payload);
+      plain = decompress(payload, job);
     } catch (err) {
       return { failure: { reason: 'decompression', message: String((err && err.message) || err) } };
     }
@@ -122,8 +131,11 @@ function open(record, job) {
   if (createHmac('sha256', blobIdKey).update(plain).digest('hex') !== job.id) {
     return { failure: { reason: 'id' } };
   }
-  return { plain, spent: plain === payload ? undefined : payload };
+  return { plain, payload };
 }
+// An ArrayBuffer that \`buf\` alone spans, so that it can be handed back; else none.
+const whole = (buf) =>
+  buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? [buf.buffer] : [];
 parentPort.on('message', (job) => {
   try {
     const input = job.data === undefined ? undefined : new Uint8Array(job.data, 0, job.length);
@@ -132,13 +144,12 @@ parentPort.on('message', (job) => {
       const parts = { nonce, final, tag, input: job.data };
       parentPort.postMessage({ seq: job.seq, result: body, compressed, parts }, [body, job.data]);
     } else if (job.op === 'open') {
-      const { plain, failure, spent } = open(input, job);
-      const result = plain ? own(plain) : EMPTY;
-      // The record and the decrypted zstd frame go back too (in the transfer list only).
-      const transfer = plain ? [result, job.data] : [job.data];
-      if (spent && spent.byteOffset === 0 && spent.byteLength === spent.buffer.byteLength) {
-        transfer.push(spent.buffer);
-      }
+      const { plain, payload, failure } = open(input, job);
+      const result = plain && !job.verifyOnly ? own(plain) : EMPTY;
+      // The record and the decrypted payload go back too (in the transfer list only).
+      const transfer = [job.data];
+      if (result !== EMPTY) transfer.push(result);
+      if (payload && payload.buffer !== result) transfer.push(...whole(payload));
       parentPort.postMessage({ seq: job.seq, result, failure }, transfer);
     } else if (job.op === 'hashUpdate') {
       // job.data is usually a SharedArrayBuffer: read in place, nothing to send back but the ack.
@@ -185,10 +196,11 @@ interface JobMessage {
   data?: ArrayBuffer | SharedArrayBuffer;
   /** seal, open: the associated data. */
   aad?: string;
-  /** open: what the record must hold. */
+  /** open: what the record must hold, and whether the plaintext is wanted. */
   id?: string;
   compressed?: boolean;
   rawLength?: number;
+  verifyOnly?: boolean;
   /** hashUpdate / hashDigest: the stream. */
   stream?: number;
   /** hashUpdate: the range of `data` to hash. */
@@ -235,6 +247,8 @@ export interface OpenRequest {
   compressed: boolean;
   /** Plaintext length, as the index records it. */
   rawLength: number;
+  /** Only the verdict is wanted, not the plaintext (check --read-data): a worker keeps it to itself. */
+  verifyOnly?: boolean;
 }
 
 /** The first check a blob record failed, in the order blobReader.ts reports them. */
@@ -244,8 +258,8 @@ export type OpenFailure =
   | { reason: 'length'; length: number }
   | { reason: 'id' };
 
-/** The verified plaintext of a blob record, or the check it failed. */
-export type OpenResult = { plain: Buffer } | { failure: OpenFailure };
+/** The verified plaintext of a blob record (none for verifyOnly), or the check it failed. */
+export type OpenResult = { ok: true; plain?: Buffer } | { ok: false; failure: OpenFailure };
 
 /** `data`'s own ArrayBuffer when it spans all of it (can be transferred), else a copy of exactly its bytes. */
 function transferable(data: Uint8Array, mayTake: boolean): ArrayBuffer {
@@ -373,8 +387,10 @@ export class WorkerPool {
       id: blob.id,
       compressed: blob.compressed,
       rawLength: blob.rawLength,
+      verifyOnly: blob.verifyOnly === true,
     });
-    return result.failure ? { failure: result.failure } : { plain: Buffer.from(result.data) };
+    if (result.failure) return { ok: false, failure: result.failure };
+    return blob.verifyOnly ? { ok: true } : { ok: true, plain: Buffer.from(result.data) };
   }
 
   /** True when the workers were given exactly `keys` (they open with their own copy). */
@@ -584,24 +600,25 @@ function openRecord(
   blob: OpenRequest,
   decompress: (frame: Uint8Array) => Buffer,
 ): OpenResult {
+  const failed = (failure: OpenFailure): OpenResult => ({ ok: false, failure });
   const payload = unseal(keys.encryption, record, blob.associatedData);
-  if (!payload) return { failure: { reason: 'authentication' } };
+  if (!payload) return failed({ reason: 'authentication' });
   let plain = payload;
   if (blob.compressed) {
     try {
       plain = decompress(payload);
     } catch (err) {
-      return { failure: { reason: 'decompression', message: (err as Error).message } };
+      return failed({ reason: 'decompression', message: (err as Error).message });
     }
     if (plain.length !== blob.rawLength) {
       const message = `decompressed to ${plain.length} bytes, expected ${blob.rawLength}`;
-      return { failure: { reason: 'decompression', message } };
+      return failed({ reason: 'decompression', message });
     }
   } else if (plain.length !== blob.rawLength) {
-    return { failure: { reason: 'length', length: plain.length } };
+    return failed({ reason: 'length', length: plain.length });
   }
-  if (computeBlobId(keys.blobId, plain) !== blob.id) return { failure: { reason: 'id' } };
-  return { plain };
+  if (computeBlobId(keys.blobId, plain) !== blob.id) return failed({ reason: 'id' });
+  return blob.verifyOnly ? { ok: true } : { ok: true, plain };
 }
 
 function sealResult(sealed: Buffer[], compressed: boolean): SealResult {

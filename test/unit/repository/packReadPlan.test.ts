@@ -142,6 +142,28 @@ describe('readPackRanges', () => {
     expect(counted.stats.maxInFlight).toBeLessThanOrEqual(2);
   });
 
+  it('lets the opener take a record only when it is the only blob of its range', async () => {
+    const ranges = planPackReads(
+      [place('a', 'p', 0, 10), place('b', 'p', 10, 10), place('c', 'p', 10_000_000, 10)],
+      { maxGap: 0, maxRange: 1 << 20 },
+    );
+    expect(ranges.map((r) => r.blobs.length)).toEqual([2, 1]);
+    const owned = new Map<string, boolean>();
+    const source = {
+      readRange: (range: PackRange) => Promise.resolve(Buffer.alloc(range.length, range.blobs.length)),
+      openBlob(blob: BlobPlace, record: Buffer, mayTake: boolean) {
+        owned.set(blob.id, mayTake);
+        return Promise.resolve(Buffer.from(record));
+      },
+    };
+    await readPackRanges(source, ranges, () => {});
+    expect([...owned]).toEqual([
+      ['a', false],
+      ['b', false],
+      ['c', true],
+    ]);
+  });
+
   it('fails only the damaged blob of a range and stops when the consumer throws', async () => {
     const ranges = planPackReads([
       place('a', 'p', 0, 10),
