@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { IntegrityError } from '../../errors.js';
-import type { ContentHasher, Repo, SaveBlobResult } from '../../repository/api.js';
+import type { Repo, SaveBlobResult } from '../../repository/api.js';
 import type { BlobId, ContentRef } from '../../repository/tree.js';
 
 /** What saving one stream produced. */
@@ -29,20 +29,14 @@ export interface SaveStreamOptions {
   onProgress?: (bytes: number) => void;
 }
 
-/**
- * Chunk a stream with the repository's chunker and save every chunk as a data
- * blob, in order. The stream's SHA-256 is computed on a worker thread when the
- * repository offers one (Repo.contentHasher): this thread, which drains the
- * dump tool's pipe, keeps only the chunking.
- */
+/** Chunk a stream with the repository's chunker and save every chunk as a data blob, in order. */
 export async function saveStream(
   repo: Repo,
   input: Readable | AsyncIterable<Uint8Array>,
   opts: SaveStreamOptions = {},
 ): Promise<SavedStream> {
   const concurrency = Math.max(1, opts.concurrency ?? 4);
-  const hasher = repo.contentHasher?.() ?? inlineHasher();
-  let digest: string | undefined;
+  const hash = createHash('sha256');
   const pending: Promise<SaveBlobResult>[] = [];
   const saved: SavedStream = { content: [], size: 0, sha256: '', addedBytes: 0, addedBlobs: 0 };
   const settle = (r: SaveBlobResult) => {
@@ -52,13 +46,9 @@ export async function saveStream(
       saved.addedBlobs++;
     }
   };
-  // The hash of the chunk before: awaited after the next one is handed over, so the hasher never idles
-  // and never falls more than two chunks behind.
-  let hashing: Promise<void> = Promise.resolve();
   try {
     for await (const chunk of repo.chunker().chunks(input)) {
-      const hashed = hasher.update(chunk);
-      hashed.catch(() => {});
+      hash.update(chunk);
       saved.size += chunk.length;
       const p = repo.saveBlob('data', chunk);
       // Observed later in order; this keeps a failure of a later save from going unhandled meanwhile.
@@ -66,31 +56,13 @@ export async function saveStream(
       pending.push(p);
       if (pending.length >= concurrency) settle(await (pending.shift() as Promise<SaveBlobResult>));
       opts.onProgress?.(saved.size);
-      await hashing;
-      hashing = hashed;
     }
     while (pending.length > 0) settle(await (pending.shift() as Promise<SaveBlobResult>));
-    await hashing;
-    digest = await hasher.digest();
   } finally {
     await Promise.allSettled(pending);
-    // A hash left open on a worker keeps its state there: end it when saving failed.
-    if (digest === undefined) await hasher.digest().catch(() => undefined);
   }
-  saved.sha256 = digest;
+  saved.sha256 = hash.digest('hex');
   return saved;
-}
-
-/** The stream's SHA-256 on this thread, for repositories without a contentHasher. */
-function inlineHasher(): ContentHasher {
-  const hash = createHash('sha256');
-  return {
-    update: (data) => {
-      hash.update(data);
-      return Promise.resolve();
-    },
-    digest: () => Promise.resolve(hash.digest('hex')),
-  };
 }
 
 /**

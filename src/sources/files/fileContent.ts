@@ -26,7 +26,7 @@ import type { ChunkSink, Chunker, ContentHasher, Repo, ZeroChunk } from '../../r
 import type { ContentRef } from '../../repository/tree.js';
 import { HoleMap, sparseDataRanges } from './holes.js';
 import type { Semaphore } from './semaphore.js';
-import { isAllZero, isZeroRange, pushZero, sharedZeros } from './zeroRuns.js';
+import { isAllZero, isZeroRange, pushZero, SHARED_ZEROS, sharedZeros } from './zeroRuns.js';
 
 /** Files below this size are read with one call: no stream, no per-read overhead. */
 export const SMALL_FILE = 1024 * 1024;
@@ -45,6 +45,8 @@ let scratch: Buffer | undefined;
 const READ_AHEAD = 2;
 /** Slabs kept for reuse; more are allocated only while the cutter still holds the oldest (bounded by its maxSize). */
 const SLAB_POOL = 8;
+/** Longest piece of a hole handed out at once: a view of all the shared zeros. */
+const HOLE_PIECE = SHARED_ZEROS;
 /** Zero runs are detected in blocks of this size (aligned to the read). */
 const ZERO_BLOCK = 64 * 1024;
 
@@ -335,6 +337,8 @@ interface SlabRead {
   /** Undefined for a piece that lies in a hole: nothing is read. */
   slab: Buffer | undefined;
   position: number;
+  /** Bytes asked for: fewer means the end of the file. */
+  length: number;
   read: Promise<number>;
 }
 
@@ -381,7 +385,8 @@ class SlabReader {
     if (this.atEnd) return undefined;
     if (this.ahead.length === 0 && !this.skipHole()) this.start(await this.slab());
     const current = this.ahead.shift()!;
-    while (this.ahead.length < READ_AHEAD && !this.skipHole()) {
+    while (this.ahead.length < READ_AHEAD) {
+      if (this.skipHole()) continue;
       const slab = this.slabNow();
       if (!slab) break;
       this.start(slab);
@@ -393,7 +398,7 @@ class SlabReader {
       this.recycle(current.slab);
       throw new SourceReadError(err);
     }
-    if (bytesRead < READ_SIZE) {
+    if (bytesRead < current.length) {
       // End of file (or it changed size under us): reads started beyond this point are void.
       await this.dropReadsAhead();
       this.nextRead = this.position + bytesRead;
@@ -433,14 +438,24 @@ class SlabReader {
     await this.dropReadsAhead();
   }
 
-  /** When the next piece lies wholly in a hole: queue it without a read (no slab) and return true. */
+  /**
+   * When the next read would lie wholly in a hole: queue the hole instead, as
+   * one piece of up to HOLE_PIECE bytes (whole reads, so that later reads stay
+   * aligned), without a read or a slab, and return true.
+   */
   private skipHole(): boolean {
+    const holes = this.holes;
     const position = this.nextRead;
-    if (!this.holes || position >= this.holes.size) return false;
-    const end = Math.min(position + READ_SIZE, this.holes.size);
-    if (!this.holes.map.isHole(position, end)) return false;
-    this.nextRead += READ_SIZE;
-    this.ahead.push({ slab: undefined, position, read: Promise.resolve(end - position) });
+    if (!holes) return false;
+    let length = 0;
+    for (let at = position; at < holes.size && length < HOLE_PIECE; at += READ_SIZE) {
+      if (!holes.map.isHole(at, Math.min(at + READ_SIZE, holes.size))) break;
+      length += READ_SIZE;
+    }
+    if (length === 0) return false;
+    this.nextRead += length;
+    const present = Math.min(length, holes.size - position); // a hole that ends the file is cut at its size
+    this.ahead.push({ slab: undefined, position, length, read: Promise.resolve(present) });
     return true;
   }
 
@@ -453,7 +468,7 @@ class SlabReader {
     this.nextRead += READ_SIZE;
     const read = this.fh.read(slab, 0, READ_SIZE, position).then((r) => r.bytesRead);
     read.catch(() => {}); // observed by next() or dropReadsAhead()
-    this.ahead.push({ slab, position, read });
+    this.ahead.push({ slab, position, length: READ_SIZE, read });
   }
 
   private async dropReadsAhead(): Promise<void> {

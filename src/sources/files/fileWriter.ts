@@ -2,7 +2,9 @@
  * One restored file's content, written as its chunks arrive — in the order
  * the restore reads them from the packs, not necessarily file order. Each
  * chunk goes to its offset with a positioned write; zero runs are skipped to
- * leave holes (the final truncate gives the file its length). The whole file
+ * leave holes (the final truncate gives the file its length), and so are the
+ * aligned 64 KiB blocks of zeros inside a chunk (a chunk that runs from data
+ * into a hole) when the file was created empty (O_EXCL). The whole file
  * is hashed for comparison with the SHA-256 recorded at backup, in file order,
  * as the chunks arrive: zero runs are hashed as zeros (never read back from
  * the holes), and a chunk that arrives ahead of its turn (packs not quite in
@@ -29,6 +31,19 @@ import {
 import { IntegrityError } from '../../errors.js';
 import type { BlobId, ContentRef } from '../../repository/tree.js';
 import { InlineHash, type RestoreHash } from './restoreHash.js';
+import { isZeroRange } from './zeroRuns.js';
+
+/** Aligned blocks of zeros this large inside a chunk are left as holes (a multiple of any file system block). */
+const HOLE_BLOCK = 64 * 1024;
+
+const alignUp = (n: number, to: number) => Math.ceil(n / to) * to;
+
+/** pwrite all of data[offset, offset + length) at `position`. */
+function writeRange(fd: number, data: Uint8Array, offset: number, length: number, position: number): void {
+  for (let done = 0; done < length;) {
+    done += writeSync(fd, data, offset + done, length - done, position + done);
+  }
+}
 
 /** Read size when an early chunk is hashed from the file. */
 const READ_BACK = 1024 * 1024;
@@ -135,8 +150,9 @@ export class ContentFile {
   }
 
   /**
-   * Write the chunk of refs[index] (`data` is its verified plaintext). Returns
-   * a promise to wait on before writing more while the hash lags behind.
+   * Write the chunk of refs[index] (`data` is its verified plaintext; it must
+   * not change afterwards: a chunk ahead of the hash may be held). Returns a
+   * promise to wait on before writing more while the hash lags behind.
    */
   write(index: number, data: Uint8Array): Promise<void> | undefined {
     if (index >= this.starts.length) {
@@ -154,11 +170,7 @@ export class ContentFile {
         `chunk ${index} has ${data.length} bytes, the index says ${this.starts[index + 1]! - position}`,
       );
     }
-    const fd = this.requireFd();
-    for (let done = 0; done < data.length;) {
-      done += writeSync(fd, data, done, data.length - done, position + done);
-    }
-    this.written = Math.max(this.written, position + data.length);
+    this.writeAt(data, position);
     this.remaining--;
     if (index === this.hashed) {
       this.hash.update(data);
@@ -229,6 +241,31 @@ export class ContentFile {
       if (length === undefined) return;
       this.starts.push(this.starts[this.starts.length - 1]! + length);
     }
+  }
+
+  /** Write `data` at `position`, leaving its aligned zero blocks unwritten when the file was created empty. */
+  private writeAt(data: Uint8Array, position: number): void {
+    const fd = this.requireFd();
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.length);
+    // Where nothing is written, only a file created empty reads as zeros.
+    const holesAllowed = (this.createFlags & fsConstants.O_EXCL) !== 0;
+    let from = 0; // bytes before `from` are written or left as a hole
+    for (
+      let at = alignUp(position, HOLE_BLOCK) - position;
+      holesAllowed && at + HOLE_BLOCK <= bytes.length;
+      at += HOLE_BLOCK
+    ) {
+      if (!isZeroRange(bytes, at, at + HOLE_BLOCK)) continue;
+      if (at > from) this.writeUpTo(fd, bytes, from, at, position);
+      from = at + HOLE_BLOCK;
+    }
+    if (from < bytes.length) this.writeUpTo(fd, bytes, from, bytes.length, position);
+  }
+
+  /** Write bytes[from, to) of the chunk at `position`. */
+  private writeUpTo(fd: number, bytes: Buffer, from: number, to: number, position: number): void {
+    writeRange(fd, bytes, from, to - from, position + from);
+    this.written = Math.max(this.written, position + to);
   }
 
   /** refs[index] was written before the hash got to it: hold its data while the budget allows. */

@@ -38,7 +38,8 @@ export function zeroSlice(length: number): Buffer {
   return zeros.subarray(0, Math.min(length, SLICE));
 }
 
-const SHARED_SLICE = 8 * 1024 * 1024;
+/** Length of the shared zeros (the longest view sharedZeros gives). */
+export const SHARED_ZEROS = 8 * 1024 * 1024;
 /** Zeros in shared memory, allocated on first use (pages never written cost no memory). */
 let sharedZeroBuffer: Buffer | undefined;
 
@@ -47,8 +48,8 @@ let sharedZeroBuffer: Buffer | undefined;
  * on a worker without copying (ContentHasher reads shared memory in place); never write to it.
  */
 export function sharedZeros(length: number): Buffer {
-  sharedZeroBuffer ??= Buffer.from(new SharedArrayBuffer(SHARED_SLICE));
-  return sharedZeroBuffer.subarray(0, Math.min(length, SHARED_SLICE));
+  sharedZeroBuffer ??= Buffer.from(new SharedArrayBuffer(SHARED_ZEROS));
+  return sharedZeroBuffer.subarray(0, Math.min(length, SHARED_ZEROS));
 }
 
 /** Append a zero run, merging it with a preceding one. */

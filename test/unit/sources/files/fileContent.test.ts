@@ -5,6 +5,7 @@
  * plain path and of chunking the file's bytes in one piece.
  */
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { appendFile, mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import {
   storeSmallFile,
   SYNC_READ_MAX,
 } from '../../../../src/sources/files/fileContent.js';
+import { HoleMap, sparseDataRanges, SPARSE_MIN_HOLES } from '../../../../src/sources/files/holes.js';
 import { isAllZero, pushZero } from '../../../../src/sources/files/zeroRuns.js';
 import { pseudoRandom, testOptions, textLike } from '../../repository/helpers.js';
 
@@ -126,6 +128,94 @@ describe('storeFileContent of large files', () => {
     const fast = await store(path, repo.chunker());
     expect(fast.content).toEqual(await expectedRefs(bytes));
     expect(fast.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+  });
+});
+
+/** filefrag (e2fsprogs) maps holes; without it a sparse file is read in full (covered above). */
+const hasFilefrag = (() => {
+  try {
+    execFileSync('filefrag', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe('storeFileContent of sparse files (holes mapped, not read)', () => {
+  it('HoleMap finds holes between, before and after data ranges', () => {
+    const map = new HoleMap([
+      [4096, 8192],
+      [MiB, 2 * MiB],
+    ]);
+    expect(map.isHole(0, 4096)).toBe(true);
+    expect(map.isHole(0, 4097)).toBe(false);
+    expect(map.isHole(8192, MiB)).toBe(true);
+    expect(map.isHole(MiB - 1, MiB + 1)).toBe(false);
+    expect(map.isHole(2 * MiB, 3 * MiB)).toBe(true);
+    expect(map.isHole(5000, 6000)).toBe(false); // asked out of order
+    expect(new HoleMap([]).isHole(0, MiB)).toBe(true);
+  });
+
+  it('reads a file without enough holes in full (no map)', async () => {
+    const path = await sparseFile('dense', 8 * MiB, [[0, pseudoRandom(8 * MiB, 'dense')]]);
+    const fh = await open(path, 'r');
+    try {
+      expect(await sparseDataRanges(fh, 8 * MiB)).toBeUndefined();
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it.skipIf(!hasFilefrag)('skips the holes, with the refs and hash of reading every byte', async () => {
+    const size = 3 * SPARSE_MIN_HOLES + 4321;
+    const path = await sparseFile('image', size, [
+      [0, textLike(MiB + 77, 'boot')],
+      [20 * MiB + 4096, pseudoRandom(2 * MiB, 'middle')],
+      [size - 5000, pseudoRandom(5000, 'end')],
+    ]);
+    const bytes = await readAll(path);
+    const fh = await open(path, 'r');
+    let read = 0;
+    // Counts what is really read from the file.
+    const counting = new Proxy(fh, {
+      get(target, prop) {
+        if (prop === 'read')
+          return async (buf: Buffer, offset: number, length: number, position: number) => {
+            const result = await target.read(buf, offset, length, position);
+            read += result.bytesRead;
+            return result;
+          };
+        const value: unknown = Reflect.get(target, prop);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    let fast;
+    try {
+      expect(await sparseDataRanges(fh, size)).toBeDefined();
+      fast = await storeFileContent(repo, counting, size, {
+        chunker: repo.chunker(),
+        blobSlots: new Semaphore(8),
+      });
+    } finally {
+      await fh.close();
+    }
+    expect(fast.content).toEqual(await expectedRefs(bytes));
+    expect(fast.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(fast.size).toBe(size);
+    expect(read).toBeLessThan(8 * MiB); // about 4 MiB of data in 1 MiB pieces, not the 48 MiB file
+    expect(read).toBeGreaterThan(3 * MiB);
+  });
+});
+
+describe('storeFileContent of a file that ends in a hole', () => {
+  it.skipIf(!hasFilefrag)('gives the refs and hash of reading every byte', async () => {
+    const size = 2 * SPARSE_MIN_HOLES + 12_345; // the last hole piece is short and ends the file
+    const path = await sparseFile('trailing-hole', size, [[3 * MiB, pseudoRandom(MiB + 3, 'lone')]]);
+    const bytes = await readAll(path);
+    const got = await store(path, repo.chunker());
+    expect(got.content).toEqual(await expectedRefs(bytes));
+    expect(got.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(got.size).toBe(size);
   });
 });
 

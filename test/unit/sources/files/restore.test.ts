@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,10 @@ import {
   verifyRestoredTree,
   type FilesSpec,
 } from '../../../../src/sources/files/index.js';
+import { initRepository } from '../../../../src/repository/repository.js';
+import { MemoryStorage } from '../../../../src/storage/memory.js';
 import { FakeRepo } from '../../../helpers/fakeRepo.js';
+import { pseudoRandom, testOptions } from '../../repository/helpers.js';
 
 const spec = (paths: string[]): FilesSpec => ({
   paths,
@@ -182,5 +185,51 @@ describe('restoreTree interruption and progress', () => {
         signal: controller.signal,
       }),
     ).rejects.toMatchObject({ code: 'E_INTERRUPTED' });
+  });
+});
+
+describe('restoreTree of a sparse file', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lifeboat-restore-sparse-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('leaves the holes as holes and restores the same bytes (hashed on a worker, never read back)', async () => {
+    const MiB = 1024 * 1024;
+    const src = join(dir, 'src');
+    await mkdir(src);
+    const image = join(src, 'disk.img');
+    await writeFile(image, '');
+    await truncate(image, 64 * MiB);
+    const fh = await open(image, 'r+');
+    const block = pseudoRandom(MiB, 'block');
+    // The same block three times: the restore writes it to every place when it arrives.
+    for (const at of [0, 20 * MiB + 4096, 63 * MiB]) await fh.write(block, 0, MiB, at);
+    await fh.write(pseudoRandom(MiB / 2, 'other'), 0, MiB / 2, 40 * MiB);
+    await fh.close();
+    const repo = await initRepository(new MemoryStorage(), 'pw', testOptions({ compressionWorkers: 2 }));
+    try {
+      const { tree } = await backupFiles(repo, spec([src]), { logger: silentLogger });
+      await repo.flush();
+      const target = join(dir, 'target');
+      const result = await restoreTree(repo, tree, target, {
+        overwrite: 'never',
+        dryRun: false,
+        logger: silentLogger,
+      });
+      expect(result.errors).toEqual([]);
+      const restored = join(target, image);
+      expect((await readFile(restored)).equals(await readFile(image))).toBe(true);
+      const [before, after] = [await stat(image), await stat(restored)];
+      expect(after.size).toBe(before.size);
+      // 3.5 MiB of data in a 64 MiB file: only the data (and what shares a chunk with it) takes blocks.
+      expect(after.blocks * 512).toBeLessThan(before.blocks * 512 + 2 * MiB);
+      expect(await verifyRestoredTree(repo, tree, target)).toEqual([]);
+    } finally {
+      await repo.close();
+    }
   });
 });

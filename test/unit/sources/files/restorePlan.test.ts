@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Repo } from '../../../../src/repository/api.js';
 import type { ContentRef } from '../../../../src/repository/tree.js';
 import { initRepository, type Repository } from '../../../../src/repository/repository.js';
-import { ContentFile } from '../../../../src/sources/files/fileWriter.js';
+import { ContentFile, HoldBudget } from '../../../../src/sources/files/fileWriter.js';
+import { WorkerHash } from '../../../../src/sources/files/restoreHash.js';
 import { ContentBatch, ContentPipeline } from '../../../../src/sources/files/restorePlan.js';
 import { MemoryStorage } from '../../../../src/storage/memory.js';
 import { FakeRepo } from '../../../helpers/fakeRepo.js';
@@ -84,6 +85,28 @@ describe('ContentFile', () => {
     expect((await readFile(path)).equals(expected)).toBe(true);
   });
 
+  it('leaves the aligned zero blocks inside chunks unwritten (holes), at any chunk offset', async () => {
+    const KiB = 1024;
+    const withZeros = (seed: number) =>
+      Buffer.concat([Buffer.alloc(100, seed), Buffer.alloc(1000 * KiB), Buffer.alloc(10, seed + 1)]);
+    const chunks = [withZeros(1), withZeros(3), Buffer.alloc(300 * KiB)]; // the last: zeros stored as data
+    const expected = Buffer.concat(chunks);
+    const path = join(dir, 'zero-blocks');
+    const f = new ContentFile(
+      Buffer.from(path),
+      ['a', 'b', 'c'],
+      FLAGS,
+      (id) => chunks['abc'.indexOf(id)]!.length,
+    );
+    await f.start();
+    chunks.forEach((c, i) => f.write(i, c));
+    expect(await f.finish()).toEqual({ size: expected.length, sha256: sha(expected) });
+    f.close();
+    expect((await readFile(path)).equals(expected)).toBe(true);
+    // Of 2.3 MiB, only the blocks holding the few non-zero bytes are allocated.
+    expect((await stat(path)).blocks * 512).toBeLessThanOrEqual(4 * 64 * KiB);
+  });
+
   it('hashes on the fly in file order, and discard removes the partial file', async () => {
     const data = [Buffer.from('abc'), Buffer.from('defg')];
     const path = join(dir, 'in-order');
@@ -102,6 +125,104 @@ describe('ContentFile', () => {
     expect((await stat(partial)).size).toBe(3);
     g.discard();
     await expect(stat(partial)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('ContentFile hashing chunks that arrive ahead of their turn', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lifeboat-early-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const chunks = { a: Buffer.from('alpha '), b: Buffer.from('bravo bravo '), c: Buffer.from('charlie') };
+  // 'a' is used twice: the restore delivers it once, to both places, before 'b' arrives.
+  const refs: ContentRef[] = ['a', 'b', { zero: 70_000 }, 'a', 'c'];
+  const expected = Buffer.concat([chunks.a, chunks.b, Buffer.alloc(70_000), chunks.a, chunks.c]);
+  const lengthOf = (id: string) => chunks[id as keyof typeof chunks].length;
+
+  /** Deliver in the order a restore by pack might: a (to 0 and 3), c, b. */
+  async function writeOutOfOrder(f: ContentFile) {
+    await f.start();
+    f.write(0, chunks.a);
+    f.write(3, chunks.a);
+    f.write(4, chunks.c);
+    f.write(1, chunks.b);
+    expect(f.complete).toBe(true);
+    const written = await f.finish();
+    f.close();
+    return written;
+  }
+
+  it('keeps early chunks in memory within the budget and gives the budget back', async () => {
+    const budget = new HoldBudget(100);
+    const path = join(dir, 'held');
+    const written = await writeOutOfOrder(
+      new ContentFile(Buffer.from(path), refs, FLAGS, lengthOf, { budget }),
+    );
+    expect(written).toEqual({ size: expected.length, sha256: sha(expected) });
+    expect((await readFile(path)).equals(expected)).toBe(true);
+    expect(budget.take(100)).toBe(true); // everything held was given back
+  });
+
+  it('reads back only the early chunks that did not fit the budget', async () => {
+    const path = join(dir, 'read-back');
+    const f = new ContentFile(Buffer.from(path), refs, FLAGS, lengthOf, { budget: new HoldBudget(0) });
+    expect(await writeOutOfOrder(f)).toEqual({ size: expected.length, sha256: sha(expected) });
+    expect((await stat(path)).blocks * 512).toBeLessThan(70_000); // the zero run stayed a hole
+  });
+
+  it('gives the budget back when the file is discarded', async () => {
+    const budget = new HoldBudget(10);
+    const f = new ContentFile(Buffer.from(join(dir, 'dropped')), refs, FLAGS, lengthOf, { budget });
+    await f.start();
+    f.write(3, chunks.a);
+    expect(budget.take(10)).toBe(false);
+    f.discard();
+    expect(budget.take(10)).toBe(true);
+  });
+});
+
+describe('ContentFile hashing on a repository worker', () => {
+  let dir: string;
+  let repo: Repository;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lifeboat-worker-hash-'));
+    repo = await initRepository(new MemoryStorage(), 'pw', testOptions({ compressionWorkers: 2 }));
+  });
+  afterEach(async () => {
+    await repo.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('hashes data and long zero runs in order, waiting while the worker lags behind', async () => {
+    const data = [pseudoRandom(3 * 1024 * 1024, 'w0'), pseudoRandom(5 * 1024 * 1024 + 7, 'w1')];
+    const refs: ContentRef[] = ['p', { zero: 40 * 1024 * 1024 }, 'q', { zero: 3 }];
+    const expected = Buffer.concat([data[0]!, Buffer.alloc(40 * 1024 * 1024), data[1]!, Buffer.alloc(3)]);
+    const path = join(dir, 'big');
+    const f = new ContentFile(Buffer.from(path), refs, FLAGS, (id) => data[id === 'p' ? 0 : 1]!.length, {
+      hash: new WorkerHash(repo.contentHasher()),
+    });
+    await f.start();
+    await f.write(0, data[0]!);
+    const waiting = f.write(2, data[1]!); // 45 MiB queued for the worker: the writer is asked to wait
+    expect(waiting).toBeInstanceOf(Promise);
+    await waiting;
+    expect(await f.finish()).toEqual({ size: expected.length, sha256: sha(expected) });
+    f.close();
+    expect((await stat(path)).blocks * 512).toBeLessThan(12 * 1024 * 1024);
+  });
+
+  it('a discarded file ends its stream on the worker', async () => {
+    const f = new ContentFile(Buffer.from(join(dir, 'gone')), ['p', 'q'], FLAGS, () => 4, {
+      hash: new WorkerHash(repo.contentHasher()),
+    });
+    await f.start();
+    await f.write(0, Buffer.from('abcd'));
+    f.discard();
+    await expect(stat(join(dir, 'gone'))).rejects.toThrow(/ENOENT/);
   });
 });
 
