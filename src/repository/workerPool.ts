@@ -143,6 +143,22 @@ parentPort.on('message', (job) => {
       const { nonce, body, final, tag, compressed } = seal(input, job.aad);
       const parts = { nonce, final, tag, input: job.data };
       parentPort.postMessage({ seq: job.seq, result: body, compressed, parts }, [body, job.data]);
+    } else if (job.op === 'sealBatch') {
+      // Many small blobs in one job: their records come back concatenated in one buffer.
+      const pieces = [];
+      const recordLengths = [];
+      const compressedFlags = [];
+      let offset = 0;
+      for (let i = 0; i < job.lengths.length; i++) {
+        const one = seal(new Uint8Array(job.data, offset, job.lengths[i]), job.aads[i]);
+        offset += job.lengths[i];
+        const record = [one.nonce, new Uint8Array(one.body), one.final, one.tag];
+        pieces.push(...record);
+        recordLengths.push(record.reduce((n, part) => n + part.length, 0));
+        compressedFlags.push(one.compressed);
+      }
+      const records = own(Buffer.concat(pieces));
+      parentPort.postMessage({ seq: job.seq, result: records, recordLengths, compressedFlags }, [records]);
     } else if (job.op === 'open') {
       const { plain, payload, failure } = open(input, job);
       const result = plain && !job.verifyOnly ? own(plain) : EMPTY;
@@ -187,15 +203,21 @@ interface JobResult {
   parts?: { nonce: Uint8Array; final: Uint8Array; tag: Uint8Array; input: ArrayBuffer };
   /** open: why the record did not open (`data` is then empty). */
   failure?: OpenFailure;
+  /** sealBatch: the length of each record in `data`, and whether its payload is compressed. */
+  recordLengths?: number[];
+  compressedFlags?: boolean[];
 }
 
 /** What is posted to a worker (besides `seq`). */
 interface JobMessage {
-  op: 'compress' | 'decompress' | 'sha256' | 'seal' | 'open' | 'hashUpdate' | 'hashDigest';
+  op: 'compress' | 'decompress' | 'sha256' | 'seal' | 'sealBatch' | 'open' | 'hashUpdate' | 'hashDigest';
   /** Moved to the worker (detached here) unless it is a SharedArrayBuffer or absent. */
   data?: ArrayBuffer | SharedArrayBuffer;
   /** seal, open: the associated data. */
   aad?: string;
+  /** sealBatch: the blobs lie back to back in `data`; their lengths and associated data. */
+  lengths?: number[];
+  aads?: string[];
   /** open: what the record must hold, and whether the plaintext is wanted. */
   id?: string;
   compressed?: boolean;
@@ -303,6 +325,25 @@ export interface HashStream {
   digest(): Promise<string>;
 }
 
+/**
+ * Blobs below INLINE_LIMIT are sealed in batches of up to this many bytes (or SEAL_BATCH_COUNT blobs): one
+ * worker job per batch. Sealed one by one on the calling thread, small files cost the main thread ~45 µs per
+ * blob in zstd and AES-GCM (measured on 15,000 files of /usr/share), a third of its time; one job each would
+ * cost a message round trip per blob instead.
+ */
+const SEAL_BATCH_BYTES = 256 * 1024;
+const SEAL_BATCH_COUNT = 256;
+
+/** Small blobs gathered for one sealBatch job, sent on the next turn of the event loop or when full. */
+interface SealBatch {
+  buffer: Buffer;
+  bytes: number;
+  lengths: number[];
+  aads: string[];
+  waiters: { resolve: (result: SealResult) => void; reject: (err: Error) => void }[];
+  timer: NodeJS.Immediate;
+}
+
 /** zstd, AES-GCM sealing and SHA-256 off the calling thread (small inputs are handled inline). */
 export class WorkerPool {
   private readonly level: number;
@@ -315,6 +356,7 @@ export class WorkerPool {
   private nextStream = 1;
   private broken: Error | undefined;
   private closed = false;
+  private sealBatch: SealBatch | undefined;
   private inline:
     { c: InstanceType<ZstdModule['Compressor']>; d: InstanceType<ZstdModule['Decompressor']> } | undefined;
 
@@ -348,11 +390,12 @@ export class WorkerPool {
   async seal(data: Uint8Array, associatedData: string, take: boolean): Promise<SealResult> {
     const key = this.sealKey;
     if (!key) throw new Error('this worker pool has no key to seal with');
-    if (data.length < INLINE_LIMIT || this.size === 0) {
+    if (this.size === 0) {
       const out = this.inlineCodec().c.compress(data);
       const compressed = out.length < data.length;
       return sealResult(sealParts(key, compressed ? out : data, associatedData), compressed);
     }
+    if (data.length < INLINE_LIMIT) return this.sealInBatch(data, associatedData);
     const result = await this.submit({
       op: 'seal',
       data: transferable(data, take),
@@ -473,10 +516,77 @@ export class WorkerPool {
     return out;
   }
 
+  /** Copy a small blob into the current batch (see SEAL_BATCH_BYTES); resolves when its batch is sealed. */
+  private sealInBatch(data: Uint8Array, associatedData: string): Promise<SealResult> {
+    let batch = this.sealBatch;
+    if (batch && batch.bytes + data.length > batch.buffer.length) {
+      this.sendSealBatch();
+      batch = undefined;
+    }
+    if (!batch) {
+      batch = {
+        buffer: Buffer.allocUnsafeSlow(SEAL_BATCH_BYTES),
+        bytes: 0,
+        lengths: [],
+        aads: [],
+        waiters: [],
+        timer: setImmediate(() => this.sendSealBatch()),
+      };
+      this.sealBatch = batch;
+    }
+    batch.buffer.set(data, batch.bytes);
+    batch.bytes += data.length;
+    batch.lengths.push(data.length);
+    batch.aads.push(associatedData);
+    const sealed = new Promise<SealResult>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    if (batch.lengths.length >= SEAL_BATCH_COUNT) this.sendSealBatch();
+    return sealed;
+  }
+
+  private sendSealBatch(): void {
+    const batch = this.sealBatch;
+    if (!batch) return;
+    this.sealBatch = undefined;
+    clearImmediate(batch.timer);
+    this.submit({
+      op: 'sealBatch',
+      data: batch.buffer.buffer,
+      lengths: batch.lengths,
+      aads: batch.aads,
+    }).then(
+      (result) => {
+        const { recordLengths, compressedFlags } = result;
+        const count = batch.waiters.length;
+        if (recordLengths?.length !== count || compressedFlags?.length !== count) {
+          const err = new Error(
+            `a worker returned ${recordLengths?.length} records for ${count} batched blobs`,
+          );
+          for (const waiter of batch.waiters) waiter.reject(err);
+          return;
+        }
+        const records = Buffer.from(result.data);
+        let offset = 0;
+        batch.waiters.forEach((waiter, i) => {
+          const length = recordLengths[i]!;
+          waiter.resolve(sealResult([records.subarray(offset, offset + length)], compressedFlags[i]!));
+          offset += length;
+        });
+      },
+      (err: Error) => {
+        for (const waiter of batch.waiters) waiter.reject(err);
+      },
+    );
+  }
+
   /** Stop the worker threads; pending jobs fail. */
   async close(): Promise<void> {
     this.closed = true;
     const err = new Error('compression pool closed');
+    if (this.sealBatch) {
+      clearImmediate(this.sealBatch.timer);
+      for (const waiter of this.sealBatch.waiters) waiter.reject(err);
+      this.sealBatch = undefined;
+    }
     for (const job of this.queue.splice(0)) job.reject(err);
     await Promise.all(
       this.workers.splice(0).map(async (w) => {
@@ -554,6 +664,8 @@ export class WorkerPool {
         hex?: string;
         parts?: JobResult['parts'];
         failure?: OpenFailure;
+        recordLengths?: number[];
+        compressedFlags?: boolean[];
         error?: string;
       }) => {
         const job = entry.active.get(msg.seq);
@@ -567,6 +679,8 @@ export class WorkerPool {
           if (msg.hex !== undefined) result.hex = msg.hex;
           if (msg.parts !== undefined) result.parts = msg.parts;
           if (msg.failure !== undefined) result.failure = msg.failure;
+          if (msg.recordLengths !== undefined) result.recordLengths = msg.recordLengths;
+          if (msg.compressedFlags !== undefined) result.compressedFlags = msg.compressedFlags;
           job.resolve(result);
         }
         this.dispatch();

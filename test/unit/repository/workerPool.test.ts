@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { associatedData, unseal } from '../../../src/repository/crypto.js';
-import { WorkerPool, INLINE_LIMIT } from '../../../src/repository/workerPool.js';
+import { WorkerPool, INLINE_LIMIT, zstdDecompressSync } from '../../../src/repository/workerPool.js';
 import { pseudoRandom, textLike } from './helpers.js';
 
 const pools: WorkerPool[] = [];
@@ -94,6 +94,34 @@ describe('WorkerPool', () => {
       }
     },
   );
+
+  it('seals many small blobs at once in batches, each with its own associated data', async () => {
+    const c = pool(2);
+    // 1,000 blobs of up to 16 KiB: several batches (by bytes and by count), sealed concurrently.
+    const blobs = Array.from({ length: 1000 }, (_, i) => ({
+      data:
+        i % 3 === 0
+          ? pseudoRandom(1 + ((i * 7919) % (INLINE_LIMIT - 1)), `r${i}`)
+          : textLike(1 + (i % 5000), `t${i}`),
+      aad: associatedData.blob('data', i.toString(16).padStart(64, '0')),
+    }));
+    const results = await Promise.all(blobs.map((b) => c.seal(b.data, b.aad, false)));
+    results.forEach((result, i) => {
+      const sealed = Buffer.concat(result.sealed);
+      expect(result.length).toBe(sealed.length);
+      const payload = unseal(KEY, sealed, blobs[i]!.aad);
+      expect(payload).toBeDefined();
+      const plain = result.compressed ? zstdDecompressSync(payload!) : payload!;
+      expect(Buffer.from(plain).equals(Buffer.from(blobs[i]!.data))).toBe(true);
+    });
+  });
+
+  it('fails the small blobs still waiting for their batch when the pool closes', async () => {
+    const c = new WorkerPool({ level: 3, workers: 1, sealKey: KEY });
+    const waiting = c.seal(textLike(100, 'late'), 'aad', false);
+    await c.close();
+    await expect(waiting).rejects.toThrow(/closed/);
+  });
 
   it('moves a buffer it may take to the worker instead of copying it, and copies views', async () => {
     const c = pool(1);
