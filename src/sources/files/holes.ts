@@ -3,13 +3,13 @@
  * Reading a hole costs the kernel a page of zeros per 4 KiB (and fills the
  * page cache with them), the reader a zero check and a copy; a sparse disk
  * image is mostly holes. Node.js has no lseek(SEEK_DATA/SEEK_HOLE), so the map
- * comes from FIEMAP through `filefrag`, as for image jobs (image/extentMap.ts,
+ * comes from FIEMAP through `filefrag`, as for image jobs (platform/extentMap.ts,
  * which also decides when a map is trustworthy): any doubt means no map, and
  * the file is read in full. The file is named by its open descriptor
  * (/proc/<pid>/fd/<n>), so the map is of the very file being read.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { dataRanges, type DataRanges } from '../image/extentMap.js';
+import { dataRanges, type DataRanges } from '../../platform/extentMap.js';
 
 /**
  * Files missing fewer allocated bytes than this are read in full: running

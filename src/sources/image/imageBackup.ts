@@ -15,7 +15,7 @@ import type { Repo, SnapshotRecord } from '../../repository/api.js';
 import type { BlobId, ContentRef, TreeNode } from '../../repository/tree.js';
 import { BoundedTasks } from './boundedTasks.js';
 import { blockDeviceSize, mountsOfImage } from './blockDevices.js';
-import { dataRanges } from './extentMap.js';
+import { dataRanges } from '../../platform/extentMap.js';
 import { ImageRefusedError } from './imageErrors.js';
 import { imageNodeName, type ImageFingerprint } from './imageNode.js';
 import { ImageReader } from './imageWorker.js';

@@ -25,7 +25,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { IntegrityError, OperationError } from '../../errors.js';
-import type { DataRanges } from './extentMap.js';
+import type { DataRanges } from '../../platform/extentMap.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');

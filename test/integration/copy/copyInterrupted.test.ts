@@ -81,16 +81,29 @@ describe('an interrupted copy', () => {
     try {
       // How many puts a whole copy makes: packs, index file(s), the snapshot last.
       const probe = await target(join(sb.dir, 'probe'), undefined);
+      // Counted from here, like crashAfterPuts: puts made while opening the repository are not the copy's.
+      const putsBefore = probe.fault.calls.put;
       await copyAll(source, probe.repo);
-      const total = probe.fault.calls.put;
+      const total = probe.fault.calls.put - putsBefore;
       await probe.repo.close();
       expect(total).toBeGreaterThanOrEqual(5); // > 3 MiB of data in 1 MiB packs, a tree pack, index, snapshot
 
       for (let n = 0; n < total; n++) {
         const dir = join(sb.dir, `crash-${n}`);
         const t = await target(dir, n);
-        await expect(copyAll(source, t.repo)).rejects.toBeInstanceOf(StorageCrashedError);
+        const outcome = await copyAll(source, t.repo).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
         await t.repo.close();
+        if (outcome === undefined) {
+          // Subtrees are copied concurrently, so blobs may fill the packs in another order than in the probe
+          // and the last put or two may not be needed. Only then may a copy finish: without a crash.
+          expect(t.fault.crashed).toBe(false);
+          expect(n).toBeGreaterThanOrEqual(total - 2);
+          continue;
+        }
+        expect(outcome).toBeInstanceOf(StorageCrashedError);
 
         const reopened = await openRepository(
           await LocalStorage.fromUrl(`file://${dir}`),

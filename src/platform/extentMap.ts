@@ -8,7 +8,7 @@
  * kernel a page of zeros per 4 KiB (about 1.8 s of system time per GiB when
  * not cached), and fills the page cache with them.
  */
-import { run } from '../../platform/exec.js';
+import { run } from './exec.js';
 
 /** Byte ranges [start, end) holding data (or possibly data), sorted and merged. */
 export type DataRanges = Array<[number, number]>;

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, open, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dataRanges, parseFilefrag } from '../../../../src/sources/image/extentMap.js';
+import { dataRanges, parseFilefrag } from '../../../src/platform/extentMap.js';
 
 const MiB = 1024 * 1024;
 const TMPFS_MAGIC = 0x01021994;
