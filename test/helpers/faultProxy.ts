@@ -17,6 +17,7 @@ import {
   Agent,
   createServer,
   request as httpRequest,
+  type ClientRequest,
   type IncomingMessage,
   type Server,
   type ServerResponse,
@@ -83,6 +84,45 @@ export function endToEnd(rawHeaders: string[]): string[] {
     if (!HOP_BY_HOP.has(rawHeaders[i]!.toLowerCase())) kept.push(rawHeaders[i]!, rawHeaders[i + 1]!);
   }
   return kept;
+}
+
+/**
+ * Send `req` on to the upstream server on loopback `port` (the caller writes or pipes the body into the returned
+ * request) and hand its answer to `onAnswer`. When the upstream request fails, the client gets a 502 (after
+ * `onBadGateway`) or, once an answer has started, a broken connection.
+ */
+export function requestUpstream(
+  upstream: { port: number; agent: Agent },
+  req: IncomingMessage,
+  res: ServerResponse,
+  onAnswer: (answer: IncomingMessage) => void,
+  onBadGateway?: () => void,
+): ClientRequest {
+  const forwarded = httpRequest({
+    host: '127.0.0.1',
+    port: upstream.port,
+    method: req.method,
+    path: req.url,
+    headers: endToEnd(req.rawHeaders),
+    agent: upstream.agent,
+  });
+  let received: IncomingMessage | undefined;
+  forwarded.on('error', () => {
+    // Swift sends a stray chunk terminator after HEAD answers with errors; once the answer is complete, that is harmless.
+    if (received?.complete) {
+      if (!res.writableEnded) res.end();
+      return;
+    }
+    if (!res.headersSent && !res.destroyed) {
+      onBadGateway?.();
+      res.writeHead(502).end();
+    } else res.destroy();
+  });
+  forwarded.on('response', (answer) => {
+    received = answer;
+    onAnswer(answer);
+  });
+  return forwarded;
 }
 
 /** Requests for object data: GET with a key (not a bucket listing). */
@@ -256,57 +296,13 @@ export class FaultProxy {
     entry: ProxiedRequest,
     rule: Rule | undefined,
   ): void {
-    const upstream = httpRequest({
-      host: '127.0.0.1',
-      port: this.upstreamPort,
-      method: req.method,
-      path: req.url,
-      headers: endToEnd(req.rawHeaders),
-      agent: this.agent,
-    });
-    let received: IncomingMessage | undefined;
-    upstream.on('error', () => {
-      // Swift sends a stray chunk terminator after HEAD answers with errors; once the answer is complete, that is harmless.
-      if (received?.complete) {
-        if (!res.writableEnded) res.end();
-        return;
-      }
-      if (!res.headersSent && !res.destroyed) {
-        entry.status = 502;
-        res.writeHead(502).end();
-      } else res.destroy();
-    });
-    upstream.on('response', (answer) => {
-      received = answer;
-      entry.status = answer.statusCode;
-      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, endToEnd(answer.rawHeaders));
-      if (rule?.kind !== 'resetResponse' && rule?.kind !== 'stallResponse') {
-        answer.pipe(res);
-        return;
-      }
-      let sent = 0;
-      const cut = (): void => {
-        answer.destroy();
-        // Let the client read the bytes before the reset: a RST makes the receiver drop whatever it has not read
-        // yet, so on a loaded machine a short pause loses part of them. A stall keeps the connection silent.
-        if (rule.kind === 'resetResponse') setTimeout(() => res.socket?.resetAndDestroy(), 150);
-      };
-      if (rule.afterBytes === 0) {
-        res.flushHeaders();
-        cut();
-        return;
-      }
-      answer.on('data', (chunk: Buffer) => {
-        if (sent >= rule.afterBytes) return;
-        const room = rule.afterBytes - sent;
-        res.write(chunk.subarray(0, room));
-        sent += Math.min(room, chunk.length);
-        if (sent >= rule.afterBytes) cut();
-      });
-      answer.on('end', () => {
-        if (sent < rule.afterBytes) res.end(); // the body was shorter than the cut-off
-      });
-    });
+    const upstream = requestUpstream(
+      { port: this.upstreamPort, agent: this.agent },
+      req,
+      res,
+      (answer) => this.answer(answer, res, entry, rule),
+      () => (entry.status = 502),
+    );
     if (rule?.kind !== 'resetRequest') {
       req.pipe(upstream);
       return;
@@ -324,6 +320,43 @@ export class FaultProxy {
     });
     req.on('end', () => {
       if (forwarded < rule.afterBytes) upstream.end();
+    });
+  }
+
+  /** Pass the upstream answer on, cut off or stalled where a rule says so. */
+  private answer(
+    answer: IncomingMessage,
+    res: ServerResponse,
+    entry: ProxiedRequest,
+    rule: Rule | undefined,
+  ): void {
+    entry.status = answer.statusCode;
+    res.writeHead(answer.statusCode ?? 502, answer.statusMessage, endToEnd(answer.rawHeaders));
+    if (rule?.kind !== 'resetResponse' && rule?.kind !== 'stallResponse') {
+      answer.pipe(res);
+      return;
+    }
+    let sent = 0;
+    const cut = (): void => {
+      answer.destroy();
+      // Let the client read the bytes before the reset: a RST makes the receiver drop whatever it has not read
+      // yet, so on a loaded machine a short pause loses part of them. A stall keeps the connection silent.
+      if (rule.kind === 'resetResponse') setTimeout(() => res.socket?.resetAndDestroy(), 150);
+    };
+    if (rule.afterBytes === 0) {
+      res.flushHeaders();
+      cut();
+      return;
+    }
+    answer.on('data', (chunk: Buffer) => {
+      if (sent >= rule.afterBytes) return;
+      const room = rule.afterBytes - sent;
+      res.write(chunk.subarray(0, room));
+      sent += Math.min(room, chunk.length);
+      if (sent >= rule.afterBytes) cut();
+    });
+    answer.on('end', () => {
+      if (sent < rule.afterBytes) res.end(); // the body was shorter than the cut-off
     });
   }
 }

@@ -47,17 +47,10 @@
  * It listens on and connects to 127.0.0.1 only.
  */
 import { createHash } from 'node:crypto';
-import {
-  Agent,
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { endToEnd } from './faultProxy.js';
+import { endToEnd, requestUpstream } from './faultProxy.js';
 
 export type LockMode = 'COMPLIANCE' | 'GOVERNANCE';
 
@@ -432,26 +425,7 @@ export class ObjectLockProxy {
     then?: (status: number, body?: Buffer) => void,
     body?: Buffer,
   ): void {
-    const upstream = httpRequest({
-      host: '127.0.0.1',
-      port: this.upstreamPort,
-      method: req.method,
-      path: req.url,
-      headers: endToEnd(req.rawHeaders),
-      agent: this.agent,
-    });
-    let received: IncomingMessage | undefined;
-    upstream.on('error', () => {
-      // Swift sends a stray chunk terminator after HEAD answers with errors; once the answer is complete, that is harmless.
-      if (received?.complete) {
-        if (!res.writableEnded) res.end();
-        return;
-      }
-      if (!res.headersSent && !res.destroyed) res.writeHead(502).end();
-      else res.destroy();
-    });
-    upstream.on('response', (answer) => {
-      received = answer;
+    const upstream = requestUpstream({ port: this.upstreamPort, agent: this.agent }, req, res, (answer) => {
       const status = answer.statusCode ?? 502;
       const headers = endToEnd(answer.rawHeaders);
       if (!then) {
