@@ -10,6 +10,7 @@ import { InterruptedError, isErrnoException } from '../../errors.js';
 import type { Repo } from '../../repository/api.js';
 import type { BlobId, TreeNode } from '../../repository/tree.js';
 import { joinRaw, nameBytes, showPath } from './names.js';
+import { nodeTypeOf } from './nodeType.js';
 
 export type MismatchKind =
   'missing' | 'extra' | 'type' | 'size' | 'content' | 'symlink-target' | 'device' | 'unreadable';
@@ -44,17 +45,6 @@ export async function hashFile(path: Buffer | string, flags = READ_FLAGS): Promi
   } finally {
     await fh.close();
   }
-}
-
-function typeOf(st: Stats): TreeNode['type'] | 'unknown' {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return 'unknown';
 }
 
 interface Frame {
@@ -123,7 +113,7 @@ export async function verifyRestoredTree(
       });
       continue;
     }
-    const actualType = typeOf(st);
+    const actualType = nodeTypeOf(st) ?? 'unknown';
     if (actualType !== node.type) {
       mismatches.push({ path: rel, kind: 'type', expected: node.type, actual: actualType });
       continue;

@@ -38,6 +38,7 @@ import {
   type StoreContentOptions,
 } from './fileContent.js';
 import { decodeName, isUtf8, joinRaw, nameBytes, showPath, uniqueDisplayNames } from './names.js';
+import { nodeTypeOf } from './nodeType.js';
 import type { PathFilter } from './pathFilter.js';
 import { Semaphore } from './semaphore.js';
 import type { BackupHooks, BackupStats, FilesProgress } from './types.js';
@@ -111,17 +112,6 @@ const OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O
 const PROGRESS_EVERY_MS = 100;
 const SMALL_FILE_N = BigInt(SMALL_FILE);
 const SYNC_READ_MAX_N = BigInt(SYNC_READ_MAX);
-
-function nodeType(st: BigIntStats): NodeType | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return undefined;
-}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -324,7 +314,7 @@ export class TreeWalker {
       this.unreadable(shown, 'cannot stat', err);
       return undefined;
     }
-    const type = nodeType(st);
+    const type = nodeTypeOf(st);
     if (!type) {
       this.warn(`unknown file type of ${shown} (mode ${st.mode.toString(8)}); skipped`);
       return undefined;

@@ -22,8 +22,9 @@ import { lstat, readlink } from 'node:fs/promises';
 import { InterruptedError, isErrnoException } from '../../errors.js';
 import { monotonicMs } from '../../platform/clock.js';
 import type { Repo } from '../../repository/api.js';
-import type { BlobId, NodeType, TreeNode } from '../../repository/tree.js';
+import type { BlobId, TreeNode } from '../../repository/tree.js';
 import { joinRaw, nameBytes } from '../files/names.js';
+import { nodeTypeOf } from '../files/nodeType.js';
 
 /** Entries compared at once within one directory. */
 const BATCH = 64;
@@ -60,17 +61,6 @@ interface Frame {
 
 const components = (path: string) => path.split('/').filter(Boolean);
 const startsWith = (whole: string[], part: string[]) => part.every((c, i) => whole[i] === c);
-
-function typeOf(st: BigIntStats): NodeType | 'unknown' {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return 'unknown';
-}
 
 /** Compare the local snapshot with the tree `treeId`; see the file comment. */
 export async function checkLocalAgainstTree(
@@ -196,7 +186,7 @@ async function differs(
       return `${rel} is missing`;
     return `${rel} cannot be read: ${err instanceof Error ? err.message : String(err)}`;
   }
-  const type = typeOf(st);
+  const type = nodeTypeOf(st) ?? 'unknown';
   if (type !== node.type) return `${rel} is a ${type}, the backup has a ${node.type}`;
   if (ctimeLimitNs !== undefined && st.ctimeNs > ctimeLimitNs) {
     return `${rel} was changed after the backup (ctime ${new Date(Number(st.ctimeMs)).toISOString()})`;
