@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { IntegrityError } from '../../errors.js';
 import type { Repo, SaveBlobResult } from '../../repository/api.js';
 import type { BlobId, ContentRef } from '../../repository/tree.js';
+import type { RowReaderThread } from './rowReaderWorker.js';
 
 /** What saving one stream produced. */
 export interface SavedStream {
@@ -27,6 +28,12 @@ export interface SaveStreamOptions {
   concurrency?: number;
   /** Called after each chunk with the bytes read so far. */
   onProgress?: (bytes: number) => void;
+  /**
+   * The stream's SHA-256, computed elsewhere from every byte of `input` (e.g.
+   * by the row reader's worker, RowReaderThread.sha256); called once the
+   * input has ended. Without it this thread hashes the stream itself.
+   */
+  sha256?: () => Promise<string>;
 }
 
 /** Chunk a stream with the repository's chunker and save every chunk as a data blob, in order. */
@@ -36,7 +43,7 @@ export async function saveStream(
   opts: SaveStreamOptions = {},
 ): Promise<SavedStream> {
   const concurrency = Math.max(1, opts.concurrency ?? 4);
-  const hash = createHash('sha256');
+  const hash = opts.sha256 ? undefined : createHash('sha256');
   const pending: Promise<SaveBlobResult>[] = [];
   const saved: SavedStream = { content: [], size: 0, sha256: '', addedBytes: 0, addedBlobs: 0 };
   const settle = (r: SaveBlobResult) => {
@@ -47,10 +54,11 @@ export async function saveStream(
     }
   };
   try {
-    for await (const chunk of repo.chunker().chunks(input)) {
-      hash.update(chunk);
+    for await (const chunk of repo.chunker().chunks(coalesced(input))) {
+      hash?.update(chunk);
       saved.size += chunk.length;
-      const p = repo.saveBlob('data', chunk);
+      // The chunker's chunks own their memory: given away, not copied.
+      const p = repo.saveBlob('data', chunk, { transfer: true });
       // Observed later in order; this keeps a failure of a later save from going unhandled meanwhile.
       p.catch(() => {});
       pending.push(p);
@@ -61,8 +69,61 @@ export async function saveStream(
   } finally {
     await Promise.allSettled(pending);
   }
-  saved.sha256 = hash.digest('hex');
+  saved.sha256 = hash ? hash.digest('hex') : await opts.sha256!();
   return saved;
+}
+
+/**
+ * Pieces of at least COALESCE_BYTES (but the last): dump tools write a pipe in
+ * pieces of ~8 KiB (pg_dump's stdio buffer), and every piece costs the
+ * chunker's loop its own turn through three async iterators. One copy into a
+ * larger buffer is cheaper than those turns.
+ */
+const COALESCE_BYTES = 256 * 1024;
+
+async function* coalesced(input: Readable | AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let batch: Buffer | undefined;
+  let filled = 0;
+  for await (const piece of input as AsyncIterable<Uint8Array>) {
+    if (!(piece instanceof Uint8Array)) throw new TypeError('a dump stream must be bytes, not strings');
+    if (filled === 0 && piece.length >= COALESCE_BYTES) {
+      yield piece;
+      continue;
+    }
+    let at = 0;
+    while (at < piece.length) {
+      batch ??= Buffer.allocUnsafe(COALESCE_BYTES);
+      const n = Math.min(COALESCE_BYTES - filled, piece.length - at);
+      batch.set(piece.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === COALESCE_BYTES) {
+        yield batch;
+        // The chunker keeps a reference to what it was given: the next batch is a new buffer.
+        batch = undefined;
+        filled = 0;
+      }
+    }
+  }
+  if (batch && filled > 0) yield batch.subarray(0, filled);
+}
+
+/**
+ * Save a dump tool's output (saveStream) while `tap` sees every byte on its
+ * worker thread: the tap's row reader hashes the rows, and its SHA-256 is
+ * the stream's, so this thread only drains the pipe, chunks and seals.
+ */
+export function saveTappedStream(
+  repo: Repo,
+  input: AsyncIterable<Uint8Array>,
+  tap: RowReaderThread,
+  opts: Omit<SaveStreamOptions, 'sha256'> = {},
+): Promise<SavedStream> {
+  return saveStream(
+    repo,
+    observed(input, (c) => tap.push(c)),
+    { ...opts, sha256: () => tap.sha256() },
+  );
 }
 
 /**

@@ -10,6 +10,10 @@
  * and transfer that. When every slot is taken the caller waits,
  * which bounds memory and lets the dump tool wait for the reader as before.
  *
+ * The same worker can compute the SHA-256 of the whole stream (`sha256`
+ * option; with no reader at all, that is all it does): a dump's backup then
+ * hashes its ~500 MiB there instead of on the thread that drains the pipe.
+ *
  * The worker runs the readers' own code: each reader module is one
  * self-contained function (`…Code`) whose source text the worker evaluates,
  * so the code is the same on both threads, from the TypeScript sources
@@ -34,26 +38,37 @@ const SLOT_SIZE = 1024 * 1024;
 /** Slots in all: how far (4 MiB after the slot being filled) the reader may lag behind the dump. */
 const SLOT_COUNT = 5;
 
-/** The worker: `readerSource` is an expression that creates the reader (push, result). */
-const workerSource = (readerSource: string) => `
+/** The worker: `readerSource` is an expression that creates the reader (push, result), or `null`. */
+const workerSource = (readerSource: string | null) => `
 const { parentPort, workerData } = require('node:worker_threads');
 const slots = workerData.slots.map((sab) => Buffer.from(sab));
-const reader = ${readerSource};
+const reader = ${readerSource ?? 'undefined'};
+const hash = workerData.sha256 ? require('node:crypto').createHash('sha256') : undefined;
 parentPort.on('message', (m) => {
   if (m.slot !== undefined) {
-    reader.push(slots[m.slot].subarray(0, m.length));
+    const bytes = slots[m.slot].subarray(0, m.length);
+    if (hash) hash.update(bytes);
+    if (reader) reader.push(bytes);
     parentPort.postMessage({ release: m.slot });
     return;
   }
+  const sha256 = hash ? hash.digest('hex') : undefined;
   try {
-    parentPort.postMessage({ entries: [...reader.result()] });
+    parentPort.postMessage({ entries: reader ? [...reader.result()] : [], sha256 });
   } catch (err) {
-    parentPort.postMessage({ error: String((err && err.message) || err) });
+    parentPort.postMessage({ error: String((err && err.message) || err), sha256 });
   }
 });
 `;
 
-type FromWorker = { release: number } | { entries: [string, ReadTableRows][] } | { error: string };
+/** The worker's answer at the end of the stream: the reader's result or failure, and the stream's hash. */
+type Ending = ({ entries: [string, ReadTableRows][] } | { error: string }) & { sha256?: string };
+type FromWorker = { release: number } | Ending;
+
+export interface RowReaderOptions {
+  /** Also compute the SHA-256 of every byte pushed (see sha256()). */
+  sha256?: boolean;
+}
 
 /**
  * Feed it the dump's bytes in order (push, awaiting the promise it returns
@@ -69,21 +84,28 @@ export class RowReaderThread {
   /** Callers of push() waiting for a free slot. */
   private waiters: (() => void)[] = [];
   private failure: Error | undefined;
-  private settle: { resolve: (m: FromWorker) => void; reject: (err: Error) => void } | undefined;
+  private settle: { resolve: (m: Ending) => void; reject: (err: Error) => void } | undefined;
+  /** The worker's answer to the end of the stream, once asked for (see finish()). */
+  private ending: Promise<Ending> | undefined;
   private closed = false;
 
   /**
    * Start a worker that evaluates `readerSource` (an expression creating the
-   * reader); `keyOf` maps the worker's table keys to the caller's.
+   * reader; `null` for none: the worker only hashes); `keyOf` maps the
+   * worker's table keys to the caller's.
    */
   constructor(
-    readerSource: string,
+    readerSource: string | null,
     private readonly keyOf: (key: string) => string = (key) => key,
+    opts: RowReaderOptions = {},
   ) {
     const shared = Array.from({ length: SLOT_COUNT }, () => new SharedArrayBuffer(SLOT_SIZE));
     this.slots = shared.map((sab) => Buffer.from(sab));
     this.free = this.slots.map((_, i) => i);
-    this.worker = new Worker(workerSource(readerSource), { eval: true, workerData: { slots: shared } });
+    this.worker = new Worker(workerSource(readerSource), {
+      eval: true,
+      workerData: { slots: shared, sha256: opts.sha256 === true },
+    });
     this.worker.on('message', (m: FromWorker) => this.receive(m));
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => {
@@ -115,14 +137,31 @@ export class RowReaderThread {
 
   /** Every table's rows and checksum, by table key; rejects when the reader failed. */
   async result(): Promise<Map<string, ReadTableRows>> {
-    if (this.failure) throw this.failure;
-    this.handOver();
-    const answer = new Promise<FromWorker>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.worker.postMessage({ end: true });
-    const m = await answer;
+    const m = await this.finish();
     if ('error' in m) throw new Error(m.error);
-    if (!('entries' in m)) throw new Error('unexpected message from the row reader');
     return new Map(m.entries.map(([key, rows]) => [this.keyOf(key), rows]));
+  }
+
+  /**
+   * Hex SHA-256 of every byte pushed (started with `sha256: true`). It does
+   * not depend on the reader: a dump the reader cannot parse still has one.
+   */
+  async sha256(): Promise<string> {
+    const { sha256 } = await this.finish();
+    if (sha256 === undefined) throw new Error('this row reader was started without sha256');
+    return sha256;
+  }
+
+  /** Tell the worker the stream has ended (once) and wait for its answer. */
+  private finish(): Promise<Ending> {
+    this.ending ??= (async () => {
+      if (this.failure) throw this.failure;
+      this.handOver();
+      const answer = new Promise<Ending>((resolve, reject) => (this.settle = { resolve, reject }));
+      this.worker.postMessage({ end: true });
+      return answer;
+    })();
+    return this.ending;
   }
 
   async close(): Promise<void> {
@@ -170,4 +209,9 @@ export class RowReaderThread {
     this.waiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** A worker that only computes the SHA-256 of a stream (a dump backed up without checksums). */
+export function startHashThread(): RowReaderThread {
+  return new RowReaderThread(null, undefined, { sha256: true });
 }

@@ -22,10 +22,10 @@ import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
-import { observed, saveStream, type SavedStream } from '../database/dumpStream.js';
+import { saveStream, saveTappedStream, type SavedStream } from '../database/dumpStream.js';
 import type { DatabaseFingerprint, ServerFingerprint } from '../database/fingerprint.js';
 import type { DatabaseBackupResult } from '../database/results.js';
-import type { RowReaderThread } from '../database/rowReaderWorker.js';
+import { startHashThread, type RowReaderThread } from '../database/rowReaderWorker.js';
 import {
   buildDatabaseTree,
   DATABASES_DIR,
@@ -233,19 +233,15 @@ async function dumpOnce(
       void closeClient();
       throw err;
     };
-    // Rows are read on a worker thread: this one drains pg_dump's pipe and chunks.
-    const rowReader = (reader = opts.checksums ? startArchiveRowThread() : undefined);
-    const saving = saveStream(
-      repo,
-      rowReader ? observed(running.stdout, (c) => rowReader.push(c)) : running.stdout,
-      {
-        onProgress: (bytes) => opts.onProgress?.({ database, bytes }),
-      },
-    ).catch(fail);
+    // Rows are read, and the archive hashed, on a worker thread: this one drains pg_dump's pipe and chunks.
+    const tap = (reader = opts.checksums ? startArchiveRowThread({ sha256: true }) : startHashThread());
+    const saving = saveTappedStream(repo, running.stdout, tap, {
+      onProgress: (bytes) => opts.onProgress?.({ database, bytes }),
+    }).catch(fail);
     // With checksums, counts and checksums come from the archive's rows (same snapshot, no second
     // scan) and this session only reads the schema; without, it counts every table.
     const fingerprinting = (
-      reader
+      opts.checksums
         ? schemaDigest(client).then((digest): DatabaseFingerprint => ({ tables: {}, schemaDigest: digest }))
         : fingerprintDatabase(client, tables, false)
     ).catch(fail);
@@ -267,10 +263,10 @@ async function dumpOnce(
     const saved = (settled[0] as PromiseFulfilledResult<SavedStream>).value;
     let fingerprint = (settled[1] as PromiseFulfilledResult<DatabaseFingerprint>).value;
     let archiveUnreadable: string | undefined;
-    if (reader) {
+    if (opts.checksums) {
       let rows: Awaited<ReturnType<RowReaderThread['result']>> | undefined;
       try {
-        rows = await reader.result();
+        rows = await tap.result();
       } catch (err) {
         archiveUnreadable = err instanceof Error ? err.message : String(err);
       }
