@@ -89,8 +89,13 @@ export interface SaveBlobOptions {
 
 /** A SHA-256 computed off the calling thread (see WorkerPool.hashStream). */
 export interface ContentHasher {
-  /** Hash `data` next; resolves once it was read (SharedArrayBuffer views are read in place, others copied). */
-  update(data: Uint8Array): Promise<void>;
+  /**
+   * Hash `data` next; resolves once it was read (SharedArrayBuffer views are
+   * read in place, others copied). With `give`, the caller is done with
+   * `data`: a buffer spanning its whole ArrayBuffer moves to the worker
+   * instead of being copied (and is detached here).
+   */
+  update(data: Uint8Array, give?: boolean): Promise<void>;
   digest(): Promise<string>;
 }
 

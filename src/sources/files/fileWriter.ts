@@ -100,7 +100,7 @@ export class ContentFile {
   /** refs[0, hashed) are in the hash. */
   private hashed = 0;
   /** Chunks written ahead of the hash: their data when held (within the budget), else null (read back). */
-  private readonly early = new Map<number, Uint8Array | null>();
+  private readonly early = new Map<number, { data: Uint8Array; give: boolean } | null>();
   /** Bytes of `early` taken from the budget. */
   private heldBytes = 0;
   /** One past the last byte written so far. */
@@ -151,10 +151,12 @@ export class ContentFile {
 
   /**
    * Write the chunk of refs[index] (`data` is its verified plaintext; it must
-   * not change afterwards: a chunk ahead of the hash may be held). Returns a
-   * promise to wait on before writing more while the hash lags behind.
+   * not change afterwards: a chunk ahead of the hash may be held). With
+   * `give`, the caller has no other use for `data` (nor has anyone else): it
+   * may move to the hashing worker instead of being copied there, detached.
+   * Returns a promise to wait on before writing more while the hash lags behind.
    */
-  write(index: number, data: Uint8Array): Promise<void> | undefined {
+  write(index: number, data: Uint8Array, give = false): Promise<void> | undefined {
     if (index >= this.starts.length) {
       throw new IntegrityError(
         `chunk ${index} arrived before the lengths of the chunks before it were known`,
@@ -173,11 +175,11 @@ export class ContentFile {
     this.writeAt(data, position);
     this.remaining--;
     if (index === this.hashed) {
-      this.hash.update(data);
+      this.hash.update(data, give);
       this.hashed++;
       this.advanceHash();
     } else {
-      this.keepEarly(index, data);
+      this.keepEarly(index, data, give);
     }
     return this.hash.backlog();
   }
@@ -269,10 +271,10 @@ export class ContentFile {
   }
 
   /** refs[index] was written before the hash got to it: hold its data while the budget allows. */
-  private keepEarly(index: number, data: Uint8Array): void {
+  private keepEarly(index: number, data: Uint8Array, give: boolean): void {
     if (this.budget.take(data.length)) {
       this.heldBytes += data.length;
-      this.early.set(index, data);
+      this.early.set(index, { data, give });
     } else {
       this.early.set(index, null);
     }
@@ -285,13 +287,14 @@ export class ContentFile {
         this.hash.updateZeros(ref.zero);
         continue;
       }
-      const data = this.early.get(this.hashed);
-      if (data === undefined) return; // not written yet
+      const held = this.early.get(this.hashed);
+      if (held === undefined) return; // not written yet
       this.early.delete(this.hashed);
-      if (data) {
-        this.hash.update(data);
-        this.heldBytes -= data.length;
-        this.budget.give(data.length);
+      if (held) {
+        const length = held.data.length;
+        this.hash.update(held.data, held.give);
+        this.heldBytes -= length;
+        this.budget.give(length);
       } else {
         this.hashFromFile(this.starts[this.hashed]!, this.starts[this.hashed + 1]!);
       }

@@ -12,8 +12,12 @@ import type { ContentHasher } from '../../repository/api.js';
 import { sharedZeros, zeroSlice } from './zeroRuns.js';
 
 export interface RestoreHash {
-  /** Hash `data` next; the caller never changes it afterwards (a worker may read it later). */
-  update(data: Uint8Array): void;
+  /**
+   * Hash `data` next; the caller never changes it afterwards (a worker may
+   * read it later) and, with `give`, never reads it again either (it may be
+   * moved to the worker and detached).
+   */
+  update(data: Uint8Array, give?: boolean): void;
   /** Hash `length` zero bytes next. */
   updateZeros(length: number): void;
   /** While too much is queued for hashing: a promise to wait on before writing more. */
@@ -65,8 +69,8 @@ export class WorkerHash implements RestoreHash {
 
   constructor(private readonly hasher: ContentHasher) {}
 
-  update(data: Uint8Array): void {
-    this.send(data);
+  update(data: Uint8Array, give = false): void {
+    this.send(data, give);
   }
 
   updateZeros(length: number): void {
@@ -97,11 +101,11 @@ export class WorkerHash implements RestoreHash {
     this.digesting.catch(() => {});
   }
 
-  private send(data: Uint8Array): void {
+  private send(data: Uint8Array, give = false): void {
     this.fed = true;
     const bytes = data.length;
     const read: Promise<void> = this.hasher
-      .update(data)
+      .update(data, give)
       .catch((err: unknown) => {
         this.failure ??= err;
       })

@@ -91,7 +91,7 @@ export interface RestoringContent extends PlannedFile {
   /** Create the file; the same promise on every call. */
   start(): Promise<void>;
   /** Write the verified plaintext of refs[index]; throws to fail the file. May ask to wait (see deliver). */
-  write(index: number, data: Buffer): Promise<void> | undefined;
+  write(index: number, data: Buffer, give: boolean): Promise<void> | undefined;
 }
 
 export interface PipelineHooks<F> {
@@ -200,8 +200,11 @@ export class ContentPipeline<F extends RestoringContent> {
       if (this.repo.loadBlobs && this.repo.blobLength) {
         await this.repo.loadBlobs(batch.uses.keys(), async (id, result) => {
           this.hooks.checkAbort();
-          for (const use of batch.uses.get(id) ?? []) {
-            const waiting = this.deliver(use, result);
+          const uses = batch.uses.get(id) ?? [];
+          // A chunk used once is the use's alone to give away; one buffer for several uses is shared.
+          const give = uses.length === 1;
+          for (const use of uses) {
+            const waiting = this.deliver(use, result, give);
             if (waiting) await waiting;
           }
         });
@@ -239,7 +242,7 @@ export class ContentPipeline<F extends RestoringContent> {
       start(i + LOAD_AHEAD);
       const result = await loads[i]!;
       loads[i] = undefined;
-      await this.deliver(order[i]!, result);
+      await this.deliver(order[i]!, result, true); // a load of its own
     }
   }
 
@@ -247,7 +250,7 @@ export class ContentPipeline<F extends RestoringContent> {
    * Write one chunk into one file; returns a promise only when the file is
    * still being created or its hash lags behind (the reader waits on it).
    */
-  private deliver(use: ChunkUse<F>, result: Result): Promise<void> | undefined {
+  private deliver(use: ChunkUse<F>, result: Result, give: boolean): Promise<void> | undefined {
     const file = use.file;
     if (this.settled.has(file)) return undefined;
     if (!result.ok) {
@@ -256,18 +259,19 @@ export class ContentPipeline<F extends RestoringContent> {
     }
     if (!file.ready) {
       return file.start().then(
-        () => this.deliver(use, result),
+        () => this.deliver(use, result, give),
         (err: unknown) => this.fail(file, err),
       );
     }
     let waiting: Promise<void> | undefined;
+    const length = result.data.length; // write() takes the buffer
     try {
-      waiting = file.write(use.index, result.data);
+      waiting = file.write(use.index, result.data, give);
     } catch (err) {
       this.fail(file, err);
       return undefined;
     }
-    this.hooks.onBytes(result.data.length);
+    this.hooks.onBytes(length);
     if (file.complete) this.finish(file);
     return waiting;
   }

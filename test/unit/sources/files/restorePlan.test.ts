@@ -237,8 +237,11 @@ describe('ContentPipeline', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** Restore `contents` (lists of chunk indexes) with tiny batches; returns what each file holds. */
-  async function restore(repo: Repo, chunks: Buffer[], ids: string[], contents: number[][]) {
+  /**
+   * Restore `contents` (lists of chunk indexes) with tiny batches; returns
+   * the bytes written. `onWorker`: every file hashes on a repository worker.
+   */
+  async function restore(repo: Repo, chunks: Buffer[], ids: string[], contents: number[][], onWorker = false) {
     const files = contents.map(
       (list, i) =>
         new ContentFile(
@@ -246,6 +249,7 @@ describe('ContentPipeline', () => {
           list.map((c) => ids[c]!),
           FLAGS,
           (id) => repo.blobLength?.(id),
+          onWorker ? { hash: new WorkerHash(repo.contentHasher!()) } : {},
         ),
     );
     const done: number[] = [];
@@ -298,6 +302,18 @@ describe('ContentPipeline', () => {
     await repo.flush();
     const bytes = await restore(repo, chunks, ids, contents);
     expect(bytes).toBe(contents.flat().reduce((n, c) => n + chunks[c]!.length, 0));
+  });
+
+  it('moves a chunk to the hashing worker only when no other use shares its buffer', async () => {
+    // Chunks opened on the workers come back in ArrayBuffers of their own, the kind a write may give away.
+    const repo = await initRepository(new MemoryStorage(), 'pw', testOptions({ compressionWorkers: 2 }));
+    repos.push(repo);
+    const chunks = Array.from({ length: 6 }, (_, i) => pseudoRandom(40_000 + i * 1000, `w${i}`));
+    const ids = [];
+    for (const c of chunks) ids.push((await repo.saveBlob('data', c)).id);
+    await repo.flush();
+    // Chunk 0 three times in one batch (twice in one file), chunk 1 once per batch.
+    await restore(repo, chunks, ids, [[0, 1, 0], [0], [2, 1], [3, 4, 5]], true);
   });
 
   it('restores chunk by chunk from a repository without loadBlobs', async () => {
