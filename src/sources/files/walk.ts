@@ -16,9 +16,10 @@ import {
   lstatSync,
   openSync,
   readdirSync,
+  readlinkSync,
   type BigIntStats,
 } from 'node:fs';
-import { lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { InterruptedError, isErrnoException } from '../../errors.js';
 import { monotonicMs } from '../../platform/clock.js';
@@ -413,9 +414,11 @@ export class TreeWalker {
     };
   }
 
-  private async addSymlink(parent: Frame, abs: Buffer, node: TreeNode): Promise<undefined> {
+  private addSymlink(parent: Frame, abs: Buffer, node: TreeNode): undefined {
     try {
-      const target = await readlink(abs, { encoding: 'buffer' });
+      // Synchronous, like lstat in visit(): a thread-pool round trip per link cost ~90 µs of the walk
+      // (0.35 s for the 3,957 links of /usr/share), readlink itself a few.
+      const target = readlinkSync(abs, { encoding: 'buffer' });
       const decoded = decodeName(target);
       node.linkTarget = decoded.name;
       if (decoded.nameRaw !== undefined) node.linkTargetRaw = decoded.nameRaw;
