@@ -158,7 +158,9 @@ parentPort.on('message', (job) => {
         compressedFlags.push(one.compressed);
       }
       const records = own(Buffer.concat(pieces));
-      parentPort.postMessage({ seq: job.seq, result: records, recordLengths, compressedFlags }, [records]);
+      // The batch buffer goes back too, to be filled again (it would otherwise wait here for a GC).
+      const message = { seq: job.seq, result: records, recordLengths, compressedFlags, input: job.data };
+      parentPort.postMessage(message, [records, job.data]);
     } else if (job.op === 'open') {
       const { plain, payload, failure } = open(input, job);
       const result = plain && !job.verifyOnly ? own(plain) : EMPTY;
@@ -206,6 +208,8 @@ interface JobResult {
   /** sealBatch: the length of each record in `data`, and whether its payload is compressed. */
   recordLengths?: number[];
   compressedFlags?: boolean[];
+  /** sealBatch: the batch buffer, handed back for the next batch. */
+  input?: ArrayBuffer;
 }
 
 /** What is posted to a worker (besides `seq`). */
@@ -318,9 +322,10 @@ export interface HashStream {
   /**
    * Hash `data` after everything given before. Resolves once the bytes have
    * been read: a buffer over a SharedArrayBuffer is read in place (no copy)
-   * and may be reused after that; any other buffer is copied at once.
+   * and may be reused after that; any other buffer is copied at once, unless
+   * `give` lets a buffer spanning its whole ArrayBuffer move instead.
    */
-  update(data: Uint8Array): Promise<void>;
+  update(data: Uint8Array, give?: boolean): Promise<void>;
   /** Hex digest of everything given; the stream cannot be used afterwards. */
   digest(): Promise<string>;
 }
@@ -333,6 +338,15 @@ export interface HashStream {
  */
 const SEAL_BATCH_BYTES = 256 * 1024;
 const SEAL_BATCH_COUNT = 256;
+/**
+ * Batches sent and not yet sealed, per worker (about 1 MiB, or 1,024 blobs). Beyond that the open batch
+ * waits, and the small blobs that do not fit in it are sealed on the calling thread. Without a bound the
+ * backlog grew to the whole 32 MiB in-flight budget whenever the workers fell behind, each waiting blob
+ * with its promise chain. Measured on 2 cores, peak RSS of a first backup: /usr/share (47k files)
+ * 410 → 388 MiB, 100,000 files of 200 bytes 474 → 399 MiB, CPU unchanged, wall 0–4% longer. Two per
+ * worker saved another 10–35 MiB but cost ~5% wall time on /usr/share.
+ */
+const SEAL_BATCHES_PER_WORKER = 4;
 
 /** Small blobs gathered for one sealBatch job, sent on the next turn of the event loop or when full. */
 interface SealBatch {
@@ -357,6 +371,10 @@ export class WorkerPool {
   private broken: Error | undefined;
   private closed = false;
   private sealBatch: SealBatch | undefined;
+  /** sealBatch jobs submitted and not yet answered (at most SEAL_BATCHES_PER_WORKER per worker). */
+  private batchesInFlight = 0;
+  /** Batch buffers handed back by the workers, filled again by the next batches. */
+  private readonly spareBatchBuffers: Buffer[] = [];
   private inline:
     { c: InstanceType<ZstdModule['Compressor']>; d: InstanceType<ZstdModule['Decompressor']> } | undefined;
 
@@ -390,12 +408,8 @@ export class WorkerPool {
   async seal(data: Uint8Array, associatedData: string, take: boolean): Promise<SealResult> {
     const key = this.sealKey;
     if (!key) throw new Error('this worker pool has no key to seal with');
-    if (this.size === 0) {
-      const out = this.inlineCodec().c.compress(data);
-      const compressed = out.length < data.length;
-      return sealResult(sealParts(key, compressed ? out : data, associatedData), compressed);
-    }
-    if (data.length < INLINE_LIMIT) return this.sealInBatch(data, associatedData);
+    if (this.size === 0) return this.sealHere(key, data, associatedData);
+    if (data.length < INLINE_LIMIT) return this.sealInBatch(key, data, associatedData);
     const result = await this.submit({
       op: 'seal',
       data: transferable(data, take),
@@ -485,17 +499,18 @@ export class WorkerPool {
           ? this.spawn()
           : this.workers.reduce((a, b) => (b.active.size < a.active.size ? b : a)));
     return {
-      update: async (data) => {
-        if (data.length === 0) return;
+      update: async (data, give = false) => {
+        const length = data.length;
+        if (length === 0) return;
         const shared = data.buffer instanceof SharedArrayBuffer;
-        const copy = shared ? undefined : Buffer.from(data); // a snapshot: the caller may reuse its buffer
         await this.submit(
           {
             op: 'hashUpdate',
             stream,
-            data: shared ? (data.buffer as SharedArrayBuffer) : transferable(copy!, true),
+            // Not given: a copy now (the caller may reuse its buffer); given: moved when it can be.
+            data: shared ? (data.buffer as SharedArrayBuffer) : transferable(data, give),
             offset: shared ? data.byteOffset : 0,
-            length: data.length,
+            length,
           },
           target(),
         );
@@ -516,16 +531,30 @@ export class WorkerPool {
     return out;
   }
 
-  /** Copy a small blob into the current batch (see SEAL_BATCH_BYTES); resolves when its batch is sealed. */
-  private sealInBatch(data: Uint8Array, associatedData: string): Promise<SealResult> {
+  /** Compress (when zstd shrinks it) and seal one blob on the calling thread. */
+  private sealHere(key: Buffer, data: Uint8Array, associatedData: string): SealResult {
+    const out = this.inlineCodec().c.compress(data);
+    const compressed = out.length < data.length;
+    return sealResult(sealParts(key, compressed ? out : data, associatedData), compressed);
+  }
+
+  /**
+   * Copy a small blob into the open batch (see SEAL_BATCH_BYTES); resolves when its batch is sealed. A full
+   * batch waits while the workers hold SEAL_BATCHES_PER_WORKER each; meanwhile the blobs that do not fit
+   * are sealed here and now.
+   */
+  private async sealInBatch(key: Buffer, data: Uint8Array, associatedData: string): Promise<SealResult> {
     let batch = this.sealBatch;
-    if (batch && batch.bytes + data.length > batch.buffer.length) {
-      this.sendSealBatch();
+    if (
+      batch &&
+      (batch.bytes + data.length > batch.buffer.length || batch.lengths.length >= SEAL_BATCH_COUNT)
+    ) {
+      if (!this.sendSealBatch()) return this.sealHere(key, data, associatedData);
       batch = undefined;
     }
     if (!batch) {
       batch = {
-        buffer: Buffer.allocUnsafeSlow(SEAL_BATCH_BYTES),
+        buffer: this.spareBatchBuffers.pop() ?? Buffer.allocUnsafeSlow(SEAL_BATCH_BYTES),
         bytes: 0,
         lengths: [],
         aads: [],
@@ -543,18 +572,31 @@ export class WorkerPool {
     return sealed;
   }
 
-  private sendSealBatch(): void {
+  /**
+   * Send the open batch unless the workers already hold SEAL_BATCHES_PER_WORKER batches each; then it
+   * stays open until one of them is answered. True when it was sent (or there was none).
+   */
+  private sendSealBatch(): boolean {
     const batch = this.sealBatch;
-    if (!batch) return;
+    if (!batch) return true;
+    if (this.batchesInFlight >= SEAL_BATCHES_PER_WORKER * this.size) return false;
     this.sealBatch = undefined;
     clearImmediate(batch.timer);
-    this.submit({
+    this.batchesInFlight++;
+    const answered = this.submit({
       op: 'sealBatch',
       data: batch.buffer.buffer,
       lengths: batch.lengths,
       aads: batch.aads,
-    }).then(
+    }).finally(() => {
+      this.batchesInFlight--;
+      this.sendSealBatch();
+    });
+    answered.then(
       (result) => {
+        if (result.input?.byteLength === SEAL_BATCH_BYTES && this.spareBatchBuffers.length < this.size) {
+          this.spareBatchBuffers.push(Buffer.from(result.input));
+        }
         const { recordLengths, compressedFlags } = result;
         const count = batch.waiters.length;
         if (recordLengths?.length !== count || compressedFlags?.length !== count) {
@@ -576,6 +618,7 @@ export class WorkerPool {
         for (const waiter of batch.waiters) waiter.reject(err);
       },
     );
+    return true;
   }
 
   /** Stop the worker threads; pending jobs fail. */
@@ -666,6 +709,7 @@ export class WorkerPool {
         failure?: OpenFailure;
         recordLengths?: number[];
         compressedFlags?: boolean[];
+        input?: ArrayBuffer;
         error?: string;
       }) => {
         const job = entry.active.get(msg.seq);
@@ -681,6 +725,7 @@ export class WorkerPool {
           if (msg.failure !== undefined) result.failure = msg.failure;
           if (msg.recordLengths !== undefined) result.recordLengths = msg.recordLengths;
           if (msg.compressedFlags !== undefined) result.compressedFlags = msg.compressedFlags;
+          if (msg.input !== undefined) result.input = msg.input;
           job.resolve(result);
         }
         this.dispatch();

@@ -116,6 +116,25 @@ describe('WorkerPool', () => {
     });
   });
 
+  it('seals small blobs on the calling thread while the workers hold their share of batches', async () => {
+    const c = pool(1);
+    // Far more tiny blobs than the batches a worker may hold: the first go to the worker, the last are
+    // sealed here at once, so they are done before the first batch comes back.
+    const blobs = Array.from({ length: 16_384 }, (_, i) => textLike(10, `b${i}`));
+    const sealing = blobs.map((data, i) => c.seal(data, `aad${i}`, false));
+    const first = await Promise.race([
+      sealing[0]!.then(() => 'first'),
+      sealing[sealing.length - 1]!.then(() => 'last'),
+    ]);
+    expect(first).toBe('last');
+    const results = await Promise.all(sealing);
+    results.forEach((result, i) => {
+      const payload = unseal(KEY, Buffer.concat(result.sealed), `aad${i}`);
+      const plain = result.compressed ? zstdDecompressSync(payload!) : payload!;
+      expect(Buffer.from(plain).equals(Buffer.from(blobs[i]!))).toBe(true);
+    });
+  });
+
   it('fails the small blobs still waiting for their batch when the pool closes', async () => {
     const c = new WorkerPool({ level: 3, workers: 1, sealKey: KEY });
     const waiting = c.seal(textLike(100, 'late'), 'aad', false);
