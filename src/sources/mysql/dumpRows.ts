@@ -313,5 +313,9 @@ export type DumpRowReader = InstanceType<typeof DumpRowReader>;
 
 /** A DumpRowReader on a worker thread, with the same result. */
 export function startDumpRowThread(opts: RowReaderOptions = {}): RowReaderThread {
-  return new RowReaderThread(`new ((${dumpRowsCode.toString()})(${rowHashSource})).DumpRowReader()`, undefined, opts);
+  return new RowReaderThread(
+    `new ((${dumpRowsCode.toString()})(${rowHashSource})).DumpRowReader()`,
+    undefined,
+    opts,
+  );
 }

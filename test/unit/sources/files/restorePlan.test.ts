@@ -241,7 +241,13 @@ describe('ContentPipeline', () => {
    * Restore `contents` (lists of chunk indexes) with tiny batches; returns
    * the bytes written. `onWorker`: every file hashes on a repository worker.
    */
-  async function restore(repo: Repo, chunks: Buffer[], ids: string[], contents: number[][], onWorker = false) {
+  async function restore(
+    repo: Repo,
+    chunks: Buffer[],
+    ids: string[],
+    contents: number[][],
+    onWorker = false,
+  ) {
     const files = contents.map(
       (list, i) =>
         new ContentFile(
