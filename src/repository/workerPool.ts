@@ -700,34 +700,22 @@ export class WorkerPool {
     worker.unref();
     worker.on(
       'message',
-      (msg: {
-        seq: number;
-        result?: ArrayBuffer;
-        compressed?: boolean;
-        hex?: string;
-        parts?: JobResult['parts'];
-        failure?: OpenFailure;
-        recordLengths?: number[];
-        compressedFlags?: boolean[];
-        input?: ArrayBuffer;
-        error?: string;
-      }) => {
+      // What the worker posts: a JobResult (under `result` for its data), or the error that ended the job.
+      (
+        msg: Omit<JobResult, 'data' | 'compressed'> & {
+          seq: number;
+          result?: ArrayBuffer;
+          compressed?: boolean;
+          error?: string;
+        },
+      ) => {
         const job = entry.active.get(msg.seq);
         if (!job) return;
         entry.active.delete(msg.seq);
         if (entry.active.size === 0) worker.unref();
         if (msg.error !== undefined || !msg.result)
           job.reject(new Error(msg.error ?? 'no result from worker'));
-        else {
-          const result: JobResult = { data: msg.result, compressed: msg.compressed === true };
-          if (msg.hex !== undefined) result.hex = msg.hex;
-          if (msg.parts !== undefined) result.parts = msg.parts;
-          if (msg.failure !== undefined) result.failure = msg.failure;
-          if (msg.recordLengths !== undefined) result.recordLengths = msg.recordLengths;
-          if (msg.compressedFlags !== undefined) result.compressedFlags = msg.compressedFlags;
-          if (msg.input !== undefined) result.input = msg.input;
-          job.resolve(result);
-        }
+        else job.resolve({ ...msg, data: msg.result, compressed: msg.compressed === true });
         this.dispatch();
       },
     );
