@@ -119,9 +119,10 @@ export function saveTappedStream(
   tap: RowReaderThread,
   opts: Omit<SaveStreamOptions, 'sha256'> = {},
 ): Promise<SavedStream> {
+  // The tap sees the gathered pieces (one push per 256 KiB, not per pipe read); saveStream passes them on as is.
   return saveStream(
     repo,
-    observed(input, (c) => tap.push(c)),
+    observed(coalesced(input), (c) => tap.push(c)),
     { ...opts, sha256: () => tap.sha256() },
   );
 }
