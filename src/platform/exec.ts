@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { OperationError } from '../errors.js';
 import { redact } from './redact.js';
@@ -18,6 +20,14 @@ export interface ExecOptions {
   /** Run as this uid/gid (e.g. an unprivileged server user). */
   uid?: number;
   gid?: number;
+  /**
+   * spawnStreaming only: ask the program's C stdio to write its stdout in
+   * pieces of this many bytes (through coreutils' `stdbuf` when it is on
+   * PATH; without it the program runs as is). Dump tools write a pipe 4 KiB
+   * at a time; each write wakes this process for its own read, which cost
+   * about 0.5 s of CPU per 500 MiB here (pg_dump's own writes included).
+   */
+  stdoutBuffer?: number;
 }
 
 export interface ExecResult {
@@ -125,11 +135,37 @@ export interface StreamingProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** The path of `stdbuf`, looked up on PATH once (null: not installed). */
+let stdbufPath: string | null | undefined;
+
+function findStdbuf(): string | null {
+  if (stdbufPath !== undefined) return stdbufPath;
+  stdbufPath = null;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, 'stdbuf'), constants.X_OK);
+      stdbufPath = join(dir, 'stdbuf');
+      break;
+    } catch {
+      // not in this directory
+    }
+  }
+  return stdbufPath;
+}
+
+/** stdbuf's own exit when it cannot execute the command (coreutils: 127 not found, 126 not executable). */
+function stdbufCouldNotRun(code: number | null, stderr: string): boolean {
+  return (code === 126 || code === 127) && /^(\S*\/)?stdbuf: failed to run command/m.test(stderr);
+}
+
 /** Start a command whose stdout is read as a stream; stderr is captured (bounded) for errors. */
 export function spawnStreaming(argv: readonly string[], opts: ExecOptions = {}): StreamingProcess {
-  const [cmd, ...args] = argv;
-  if (!cmd) throw new Error('spawnStreaming() needs a command');
-  const child = spawn(cmd, args, spawnOptions(opts));
+  if (!argv[0]) throw new Error('spawnStreaming() needs a command');
+  const stdbuf = opts.stdoutBuffer ? findStdbuf() : null;
+  // stdbuf sets the buffer and then execs the command: the child's pid is the command's own.
+  const [cmd, ...args] = stdbuf ? [stdbuf, `--output=${opts.stdoutBuffer}`, ...argv] : argv;
+  const child = spawn(cmd as string, args, spawnOptions(opts));
   const err = new TailBuffer();
   let timedOut = false;
   const disarm = armTimeout(child, opts.timeoutMs, () => (timedOut = true));
@@ -145,6 +181,8 @@ export function spawnStreaming(argv: readonly string[], opts: ExecOptions = {}):
       const stderr = redact(err.toString()) + (timedOut ? `\n(timed out after ${opts.timeoutMs} ms)` : '');
       const result = { code: code ?? -1, signal, stdout: '', stderr };
       if (code === 0) resolve(result);
+      else if (stdbuf && stdbufCouldNotRun(code, stderr))
+        reject(notFound(argv, Object.assign(new Error(lastLines(stderr, 1)), { code: 'ENOENT' })));
       else
         reject(
           new OperationError(

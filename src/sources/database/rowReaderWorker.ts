@@ -10,10 +10,6 @@
  * and transfer that. When every slot is taken the caller waits,
  * which bounds memory and lets the dump tool wait for the reader as before.
  *
- * The same worker can compute the SHA-256 of the whole stream (`sha256`
- * option; with no reader at all, that is all it does): a dump's backup then
- * hashes its ~500 MiB there instead of on the thread that drains the pipe.
- *
  * The worker runs the readers' own code: each reader module is one
  * self-contained function (`…Code`) whose source text the worker evaluates,
  * so the code is the same on both threads, from the TypeScript sources
@@ -38,37 +34,28 @@ const SLOT_SIZE = 1024 * 1024;
 /** Slots in all: how far (4 MiB after the slot being filled) the reader may lag behind the dump. */
 const SLOT_COUNT = 5;
 
-/** The worker: `readerSource` is an expression that creates the reader (push, result), or `null`. */
-const workerSource = (readerSource: string | null) => `
+/** The worker: `readerSource` is an expression that creates the reader (push, result). */
+const workerSource = (readerSource: string) => `
 const { parentPort, workerData } = require('node:worker_threads');
 const slots = workerData.slots.map((sab) => Buffer.from(sab));
-const reader = ${readerSource ?? 'undefined'};
-const hash = workerData.sha256 ? require('node:crypto').createHash('sha256') : undefined;
+const reader = ${readerSource};
 parentPort.on('message', (m) => {
   if (m.slot !== undefined) {
-    const bytes = slots[m.slot].subarray(0, m.length);
-    if (hash) hash.update(bytes);
-    if (reader) reader.push(bytes);
+    reader.push(slots[m.slot].subarray(0, m.length));
     parentPort.postMessage({ release: m.slot });
     return;
   }
-  const sha256 = hash ? hash.digest('hex') : undefined;
   try {
-    parentPort.postMessage({ entries: reader ? [...reader.result()] : [], sha256 });
+    parentPort.postMessage({ entries: [...reader.result()] });
   } catch (err) {
-    parentPort.postMessage({ error: String((err && err.message) || err), sha256 });
+    parentPort.postMessage({ error: String((err && err.message) || err) });
   }
 });
 `;
 
-/** The worker's answer at the end of the stream: the reader's result or failure, and the stream's hash. */
-type Ending = ({ entries: [string, ReadTableRows][] } | { error: string }) & { sha256?: string };
+/** The worker's answer at the end of the stream: the reader's result or failure. */
+type Ending = { entries: [string, ReadTableRows][] } | { error: string };
 type FromWorker = { release: number } | Ending;
-
-export interface RowReaderOptions {
-  /** Also compute the SHA-256 of every byte pushed (see sha256()). */
-  sha256?: boolean;
-}
 
 /**
  * Feed it the dump's bytes in order (push, awaiting the promise it returns
@@ -91,20 +78,18 @@ export class RowReaderThread {
 
   /**
    * Start a worker that evaluates `readerSource` (an expression creating the
-   * reader; `null` for none: the worker only hashes); `keyOf` maps the
-   * worker's table keys to the caller's.
+   * reader); `keyOf` maps the worker's table keys to the caller's.
    */
   constructor(
-    readerSource: string | null,
+    readerSource: string,
     private readonly keyOf: (key: string) => string = (key) => key,
-    opts: RowReaderOptions = {},
   ) {
     const shared = Array.from({ length: SLOT_COUNT }, () => new SharedArrayBuffer(SLOT_SIZE));
     this.slots = shared.map((sab) => Buffer.from(sab));
     this.free = this.slots.map((_, i) => i);
     this.worker = new Worker(workerSource(readerSource), {
       eval: true,
-      workerData: { slots: shared, sha256: opts.sha256 === true },
+      workerData: { slots: shared },
     });
     this.worker.on('message', (m: FromWorker) => this.receive(m));
     this.worker.on('error', (err) => this.fail(err));
@@ -140,16 +125,6 @@ export class RowReaderThread {
     const m = await this.finish();
     if ('error' in m) throw new Error(m.error);
     return new Map(m.entries.map(([key, rows]) => [this.keyOf(key), rows]));
-  }
-
-  /**
-   * Hex SHA-256 of every byte pushed (started with `sha256: true`). It does
-   * not depend on the reader: a dump the reader cannot parse still has one.
-   */
-  async sha256(): Promise<string> {
-    const { sha256 } = await this.finish();
-    if (sha256 === undefined) throw new Error('this row reader was started without sha256');
-    return sha256;
   }
 
   /** Tell the worker the stream has ended (once) and wait for its answer. */
@@ -209,9 +184,4 @@ export class RowReaderThread {
     this.waiters = [];
     for (const wake of waiters) wake();
   }
-}
-
-/** A worker that only computes the SHA-256 of a stream (a dump backed up without checksums). */
-export function startHashThread(): RowReaderThread {
-  return new RowReaderThread(null, undefined, { sha256: true });
 }

@@ -26,7 +26,8 @@ export interface DumpEntry {
   path: string;
   format: 'pg-custom' | 'sql';
   size: number;
-  sha256: string;
+  /** SHA-256 of the whole dump: recorded by older versions only (see dumpStream.ts). */
+  sha256?: string;
   /** Properties needed to recreate the database (encoding, collation …). */
   properties: Record<string, string>;
 }
@@ -35,7 +36,7 @@ export interface DumpEntry {
 export interface ExtraEntry {
   path: string;
   size: number;
-  sha256: string;
+  sha256?: string;
 }
 
 export interface DatabaseManifest {

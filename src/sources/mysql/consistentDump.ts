@@ -32,9 +32,9 @@ import { OperationError } from '../../errors.js';
 import { monotonicMs } from '../../platform/clock.js';
 import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
 import type { Repo } from '../../repository/api.js';
-import { saveTappedStream, type SavedStream } from '../database/dumpStream.js';
+import { DUMP_TOOL_STDOUT_BUFFER, saveDumpStream, type SavedStream } from '../database/dumpStream.js';
 import type { DatabaseFingerprint } from '../database/fingerprint.js';
-import { startHashThread, type RowReaderThread } from '../database/rowReaderWorker.js';
+import type { RowReaderThread } from '../database/rowReaderWorker.js';
 import { startDumpRowThread } from './dumpRows.js';
 import { closeMysql, connectMysql, mysqlError, rows, type MysqlConnection } from './client.js';
 import { describeMysqlTarget, mysqlToolEnv, type MysqlTarget } from './connection.js';
@@ -267,6 +267,7 @@ export async function dumpConsistently(
       {
         env: mysqlToolEnv(),
         timeoutMs: opts.timeoutMs,
+        stdoutBuffer: DUMP_TOOL_STDOUT_BUFFER,
       },
     );
     const running = proc;
@@ -276,9 +277,9 @@ export async function dumpConsistently(
     });
     dumping.catch(() => {});
     // With checksums, every row is hashed as the dump streams past (dumpRows.ts): no second scan.
-    // On a worker thread, with the dump's SHA-256: this one drains the dump's pipe and chunks.
-    const tap = (reader = opts.checksums ? startDumpRowThread({ sha256: true }) : startHashThread());
-    const saving = saveTappedStream(repo, running.stdout, tap, { onProgress: opts.onProgress });
+    // On a worker thread: this one drains the dump's pipe and chunks.
+    const tap = (reader = opts.checksums ? startDumpRowThread() : undefined);
+    const saving = saveDumpStream(repo, running.stdout, tap, { onProgress: opts.onProgress });
     saving.catch(() => running.kill('SIGKILL'));
 
     // Read the schema while commits (and DDL) are blocked: it is the schema of the snapshot.
@@ -338,7 +339,7 @@ export async function dumpConsistently(
     if (opts.checksums) {
       let fromDump: Awaited<ReturnType<RowReaderThread['result']>> | undefined;
       try {
-        fromDump = await tap.result();
+        fromDump = await tap!.result();
       } catch (err) {
         warnings.push(
           `database ${database}: could not read the dump's rows (${err instanceof Error ? err.message : String(err)}); the server computed the checksums instead`,

@@ -16,7 +16,7 @@
  * body of a routine or trigger can hold an INSERT line too.
  */
 import { RowHashSum, rowHashSource, type rowHashCode } from '../database/rowHash.js';
-import { RowReaderThread, type RowReaderOptions } from '../database/rowReaderWorker.js';
+import { RowReaderThread } from '../database/rowReaderWorker.js';
 
 type Mode = 'lineStart' | 'skipLine' | 'head' | 'beforeTuple' | 'tuple' | 'afterTuple';
 
@@ -312,10 +312,6 @@ export const { DumpRowReader } = dumpRowsCode({ RowHashSum });
 export type DumpRowReader = InstanceType<typeof DumpRowReader>;
 
 /** A DumpRowReader on a worker thread, with the same result. */
-export function startDumpRowThread(opts: RowReaderOptions = {}): RowReaderThread {
-  return new RowReaderThread(
-    `new ((${dumpRowsCode.toString()})(${rowHashSource})).DumpRowReader()`,
-    undefined,
-    opts,
-  );
+export function startDumpRowThread(): RowReaderThread {
+  return new RowReaderThread(`new ((${dumpRowsCode.toString()})(${rowHashSource})).DumpRowReader()`);
 }

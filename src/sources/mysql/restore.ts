@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
 import type { TreeNode } from '../../repository/tree.js';
-import { contentStream } from '../database/dumpStream.js';
+import { contentStream, DUMP_TOOL_STDOUT_BUFFER } from '../database/dumpStream.js';
 import { feedProcess } from '../database/feedProcess.js';
 import {
   compareDatabaseFingerprints,
@@ -145,7 +145,11 @@ async function dumpRowsOf(
     '--',
     database,
   ];
-  const proc = spawnStreaming(argv, { env: mysqlToolEnv(), timeoutMs });
+  const proc = spawnStreaming(argv, {
+    env: mysqlToolEnv(),
+    timeoutMs,
+    stdoutBuffer: DUMP_TOOL_STDOUT_BUFFER,
+  });
   // On a worker thread: this one only drains the pipe, so the dump tool never waits for the hashing.
   const reader = startDumpRowThread();
   try {

@@ -20,7 +20,7 @@
  * checksums computed by the server.
  */
 import { LineHasher, rowHashSource } from '../database/rowHash.js';
-import { RowReaderThread, type RowReaderOptions } from '../database/rowReaderWorker.js';
+import { RowReaderThread } from '../database/rowReaderWorker.js';
 import { tableKey } from './fingerprint.js';
 
 /** Rows and checksum of one table, as read from the archive. */
@@ -326,14 +326,10 @@ export type ArchiveRowReader = InstanceType<typeof ArchiveRowReader>;
  * knows no tableKey (it lives with the connection code): it keys tables by
  * schema and name in JSON, turned into table keys here.
  */
-export function startArchiveRowThread(opts: RowReaderOptions = {}): RowReaderThread {
+export function startArchiveRowThread(): RowReaderThread {
   const deps = `{ LineHasher: ${rowHashSource}.LineHasher, tableKey: (t) => JSON.stringify([t.schema, t.name]) }`;
-  return new RowReaderThread(
-    `new ((${archiveRowsCode.toString()})(${deps})).ArchiveRowReader()`,
-    (key) => {
-      const [schema, name] = JSON.parse(key) as [string, string];
-      return tableKey({ schema, name });
-    },
-    opts,
-  );
+  return new RowReaderThread(`new ((${archiveRowsCode.toString()})(${deps})).ArchiveRowReader()`, (key) => {
+    const [schema, name] = JSON.parse(key) as [string, string];
+    return tableKey({ schema, name });
+  });
 }

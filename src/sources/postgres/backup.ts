@@ -22,10 +22,15 @@ import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
-import { saveStream, saveTappedStream, type SavedStream } from '../database/dumpStream.js';
+import {
+  DUMP_TOOL_STDOUT_BUFFER,
+  saveDumpStream,
+  saveStream,
+  type SavedStream,
+} from '../database/dumpStream.js';
 import type { DatabaseFingerprint, ServerFingerprint } from '../database/fingerprint.js';
 import type { DatabaseBackupResult } from '../database/results.js';
-import { startHashThread, type RowReaderThread } from '../database/rowReaderWorker.js';
+import type { RowReaderThread } from '../database/rowReaderWorker.js';
 import {
   buildDatabaseTree,
   DATABASES_DIR,
@@ -222,7 +227,7 @@ async function dumpOnce(
     const env = { ...pgToolEnv(target, database), ...rowHashDumpEnv(undefined), PGAPPNAME: appName };
     proc = spawnStreaming(
       [tools.pgDump, '--format=custom', '--compress=0', `--snapshot=${snapshotId}`, '--no-password'],
-      { env, timeoutMs: opts.timeoutMs },
+      { env, timeoutMs: opts.timeoutMs, stdoutBuffer: DUMP_TOOL_STDOUT_BUFFER },
     );
     const running = proc;
     let firstFailure: unknown;
@@ -233,9 +238,9 @@ async function dumpOnce(
       void closeClient();
       throw err;
     };
-    // Rows are read, and the archive hashed, on a worker thread: this one drains pg_dump's pipe and chunks.
-    const tap = (reader = opts.checksums ? startArchiveRowThread({ sha256: true }) : startHashThread());
-    const saving = saveTappedStream(repo, running.stdout, tap, {
+    // Rows are read and hashed on a worker thread: this one drains pg_dump's pipe and chunks.
+    const tap = (reader = opts.checksums ? startArchiveRowThread() : undefined);
+    const saving = saveDumpStream(repo, running.stdout, tap, {
       onProgress: (bytes) => opts.onProgress?.({ database, bytes }),
     }).catch(fail);
     // With checksums, counts and checksums come from the archive's rows (same snapshot, no second
@@ -266,7 +271,7 @@ async function dumpOnce(
     if (opts.checksums) {
       let rows: Awaited<ReturnType<RowReaderThread['result']>> | undefined;
       try {
-        rows = await tap.result();
+        rows = await tap!.result();
       } catch (err) {
         archiveUnreadable = err instanceof Error ? err.message : String(err);
       }

@@ -23,7 +23,7 @@ import { silentLogger, type Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
 import type { TreeNode } from '../../repository/tree.js';
-import { contentStream } from '../database/dumpStream.js';
+import { contentStream, DUMP_TOOL_STDOUT_BUFFER } from '../database/dumpStream.js';
 import {
   compareDatabaseFingerprints,
   type DatabaseFingerprint,
@@ -169,7 +169,7 @@ async function archiveRowsOf(
 ) {
   const proc = spawnStreaming(
     [tools.pgDump, '--data-only', '--format=custom', '--compress=0', '--no-password'],
-    { env: { ...pgToolEnv(target, database), ...env }, timeoutMs },
+    { env: { ...pgToolEnv(target, database), ...env }, timeoutMs, stdoutBuffer: DUMP_TOOL_STDOUT_BUFFER },
   );
   // On a worker thread: this one only drains the pipe, so the dump tool never waits for the hashing.
   const reader = startArchiveRowThread();

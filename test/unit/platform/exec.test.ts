@@ -44,6 +44,39 @@ describe('exec', () => {
     await expect(p.done).rejects.toThrow(/exit 2/);
   });
 
+  describe('stdoutBuffer (coreutils stdbuf)', () => {
+    const collect = async (p: ReturnType<typeof spawnStreaming>) => {
+      let text = '';
+      for await (const c of p.stdout) text += c.toString();
+      return text;
+    };
+
+    it("sets the program's stdio buffer and passes its output through unchanged", async () => {
+      // stdbuf works by preloading a library that reads _STDBUF_O at the program's start.
+      const env = await collect(spawnStreaming(['sh', '-c', 'echo "$_STDBUF_O"'], { stdoutBuffer: 65536 }));
+      expect(env.trim()).toBe('65536');
+      const p = spawnStreaming(['seq', '1', '100000'], { stdoutBuffer: 1024 * 1024 });
+      const numbers = (await collect(p)).trimEnd().split('\n');
+      await p.done;
+      expect(numbers.length).toBe(100000);
+      expect(numbers[99999]).toBe('100000');
+    });
+
+    it('reports a missing program as missing and failures with the command as given', async () => {
+      const missing = spawnStreaming(['no-such-program-xyz', '--x'], { stdoutBuffer: 4096 });
+      await collect(missing);
+      const err = await missing.done.catch((e) => e);
+      expect(err).toBeInstanceOf(LifeboatError);
+      expect(err.code).toBe('E_EXEC_NOT_FOUND');
+      expect(String(err.message)).toContain('cannot run no-such-program-xyz');
+
+      const failing = spawnStreaming(['sh', '-c', 'exit 5'], { stdoutBuffer: 4096 });
+      await collect(failing);
+      const failure = await failing.done.catch((e) => e);
+      expect(String(failure.message)).toMatch(/^sh -c 'exit 5' failed \(exit 5\)/);
+    });
+  });
+
   it('quotes arguments for display', () => {
     expect(formatCommand(['pg_dump', '--dbname', 'my db', "it's"])).toBe(
       `pg_dump --dbname 'my db' 'it'\\''s'`,

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { RowReaderThread, startHashThread } from '../../../../src/sources/database/rowReaderWorker.js';
+import { RowReaderThread } from '../../../../src/sources/database/rowReaderWorker.js';
 import { DumpRowReader, startDumpRowThread } from '../../../../src/sources/mysql/dumpRows.js';
 
 const dumpOf = (tables: number, rowsPerTable: number): Buffer => {
@@ -48,30 +47,5 @@ describe('RowReaderThread', () => {
   it('rejects, and stops making pushes wait, when its worker dies', async () => {
     const thread = new RowReaderThread('(() => { throw new Error("no reader here"); })()');
     await expect(onThread(thread, dumpOf(1, 200_000), 64 * 1024)).rejects.toThrow(/no reader here/);
-  });
-
-  it('hashes every byte pushed, with or without a reader, and even when the reader fails', async () => {
-    const dump = dumpOf(2, 60_000);
-    const sha256 = createHash('sha256').update(dump).digest('hex');
-    const hashOnly = startHashThread();
-    try {
-      for (let at = 0; at < dump.length; at += 70_000) await hashOnly.push(dump.subarray(at, at + 70_000));
-      expect(await hashOnly.sha256()).toBe(sha256);
-      expect((await hashOnly.result()).size).toBe(0);
-    } finally {
-      await hashOnly.close();
-    }
-    const withRows = startDumpRowThread({ sha256: true });
-    expect((await onThread(withRows, dump, 4096)).get('t1')?.rows).toBe(60_000);
-    expect(await withRows.sha256()).toBe(sha256);
-
-    const bad = Buffer.from("-- Dumping data for table `t`\nINSERT INTO `t` VALUES (1,'a'),(2,");
-    const failing = startDumpRowThread({ sha256: true });
-    await expect(onThread(failing, bad, 7)).rejects.toThrow(/ends inside an INSERT/);
-    expect(await failing.sha256()).toBe(createHash('sha256').update(bad).digest('hex'));
-    // Without the option there is no hash to give.
-    const plain = startDumpRowThread();
-    await onThread(plain, dump, 65_536);
-    await expect(plain.sha256()).rejects.toThrow(/without sha256/);
   });
 });

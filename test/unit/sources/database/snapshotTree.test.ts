@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../../../src/errors.js';
-import { contentStream, saveStream } from '../../../../src/sources/database/dumpStream.js';
+import { contentStream, saveDumpStream, saveStream } from '../../../../src/sources/database/dumpStream.js';
+import type { RowReaderThread } from '../../../../src/sources/database/rowReaderWorker.js';
 import {
   buildDatabaseTree,
   dumpFileName,
@@ -51,6 +52,26 @@ describe('saveStream and contentStream', () => {
     const back = await collect(
       contentStream(repo, first.content, { size: first.size, sha256: first.sha256, label: 'x' }),
     );
+    expect(back.equals(data)).toBe(true);
+  });
+
+  it('saves a dump without a whole-stream SHA-256, showing every byte to the tap, in order', async () => {
+    const repo = new FakeRepo({ chunkSize: 1000 });
+    const data = bytes(700_000, 7);
+    const seen: Buffer[] = [];
+    // Only push() is used by saveDumpStream; a recording tap stands in for the worker thread.
+    const tap = { push: (c: Uint8Array) => void seen.push(Buffer.from(c)) } as unknown as RowReaderThread;
+    const pieces = async function* () {
+      for (let at = 0; at < data.length; at += 4096) yield data.subarray(at, at + 4096);
+    };
+    const saved = await saveDumpStream(repo, pieces(), tap);
+    expect(saved.sha256).toBeUndefined();
+    expect(saved.size).toBe(data.length);
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+    // Without a tap (no checksums) the same chunks; the size is still checked on the way back.
+    const untapped = await saveDumpStream(repo, pieces(), undefined);
+    expect(untapped.content).toEqual(saved.content);
+    const back = await collect(contentStream(repo, saved.content, { size: saved.size, label: 'dump of x' }));
     expect(back.equals(data)).toBe(true);
   });
 
