@@ -85,6 +85,13 @@ export interface SaveBlobOptions {
    * a buffer that owns its whole ArrayBuffer can be moved; others are copied.
    */
   transfer?: boolean;
+  /**
+   * zstd level for this blob instead of the repository's (database dumps use
+   * a faster one, see dumpStream.ts). A hint: small blobs (under 16 KiB) use
+   * the repository's. Readers need not know it: a zstd frame decodes the same
+   * whatever level made it.
+   */
+  compressionLevel?: number;
 }
 
 /** A SHA-256 computed off the calling thread (see WorkerPool.hashStream). */

@@ -64,8 +64,17 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } = require('node:crypto');
 const zstd = require(workerData.zstdPath);
 const binding = require(workerData.zstdBindingPath);
-const compressor = new zstd.Compressor();
-compressor.setParameters({ compressionLevel: workerData.level });
+// One compressor per zstd level in use: the pool's, and any a seal job asks for.
+const compressors = new Map();
+function compressorAt(level) {
+  let c = compressors.get(level);
+  if (!c) {
+    c = new zstd.Compressor();
+    c.setParameters({ compressionLevel: level });
+    compressors.set(level, c);
+  }
+  return c;
+}
 const decompressor = new zstd.Decompressor();
 const sealKey = workerData.sealKey;
 const blobIdKey = workerData.blobIdKey;
@@ -77,10 +86,10 @@ const own = (buf) =>
   buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength
     ? buf.buffer
     : buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-function seal(input, aad) {
+function seal(input, aad, level = workerData.level) {
   const bound = binding.compressBound(input.length);
   if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(bound);
-  const packedLength = compressor.cctx.compress2(scratch, input);
+  const packedLength = compressorAt(level).cctx.compress2(scratch, input);
   const compressed = packedLength < input.length;
   const nonce = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', sealKey, nonce);
@@ -140,7 +149,7 @@ parentPort.on('message', (job) => {
   try {
     const input = job.data === undefined ? undefined : new Uint8Array(job.data, 0, job.length);
     if (job.op === 'seal') {
-      const { nonce, body, final, tag, compressed } = seal(input, job.aad);
+      const { nonce, body, final, tag, compressed } = seal(input, job.aad, job.level);
       const parts = { nonce, final, tag, input: job.data };
       parentPort.postMessage({ seq: job.seq, result: body, compressed, parts }, [body, job.data]);
     } else if (job.op === 'sealBatch') {
@@ -183,7 +192,7 @@ parentPort.on('message', (job) => {
       const hex = createHash('sha256').update(input).digest('hex');
       parentPort.postMessage({ seq: job.seq, result: job.data, hex }, [job.data]);
     } else if (job.op === 'compress') {
-      const out = compressor.compress(input);
+      const out = compressorAt(workerData.level).compress(input);
       // Not smaller: hand the input back so the caller needs no copy of its own.
       const ab = out.length < input.length ? own(out) : job.data;
       parentPort.postMessage({ seq: job.seq, result: ab, compressed: out.length < input.length }, [ab]);
@@ -219,6 +228,8 @@ interface JobMessage {
   data?: ArrayBuffer | SharedArrayBuffer;
   /** seal, open: the associated data. */
   aad?: string;
+  /** seal: the zstd level, when not the pool's. */
+  level?: number;
   /** sealBatch: the blobs lie back to back in `data`; their lengths and associated data. */
   lengths?: number[];
   aads?: string[];
@@ -403,9 +414,11 @@ export class WorkerPool {
    * Compress (when zstd shrinks it) and seal one blob with the pool's key and
    * `associatedData`, in one worker job. With `take`, the pool may detach
    * `data` (move its memory to the worker) when it owns its whole
-   * ArrayBuffer; otherwise `data` is copied and left alone.
+   * ArrayBuffer; otherwise `data` is copied and left alone. `level` (zstd)
+   * replaces the pool's for a blob sealed on a worker; blobs under
+   * INLINE_LIMIT, and all of them in a pool without workers, use the pool's.
    */
-  async seal(data: Uint8Array, associatedData: string, take: boolean): Promise<SealResult> {
+  async seal(data: Uint8Array, associatedData: string, take: boolean, level?: number): Promise<SealResult> {
     const key = this.sealKey;
     if (!key) throw new Error('this worker pool has no key to seal with');
     if (this.size === 0) return this.sealHere(key, data, associatedData);
@@ -414,6 +427,7 @@ export class WorkerPool {
       op: 'seal',
       data: transferable(data, take),
       aad: associatedData,
+      ...(level !== undefined && level !== this.level ? { level } : {}),
     });
     const p = result.parts!;
     const parts = [p.nonce, Buffer.from(result.data), p.final, p.tag].map((b) =>

@@ -25,6 +25,15 @@ import type { RowReaderThread } from './rowReaderWorker.js';
  */
 export const DUMP_TOOL_STDOUT_BUFFER = 1024 * 1024;
 
+/**
+ * zstd level for the chunks of a dump. Measured on 1 MiB pieces here: on
+ * sysbench-like dump text (random digits) level 1 compresses 384 MiB/s to
+ * 2.21:1 where the repository's level 3 manages 120 MiB/s and 2.02:1; on
+ * pgbench's archive 2,217 vs 1,651 MiB/s at the same ratio (~58:1). Files
+ * keep level 3: on /usr/share level 1 stores 3 % more for 20 % less CPU.
+ */
+export const DUMP_COMPRESSION_LEVEL = 1;
+
 /** What saving one stream produced. */
 export interface SavedStream {
   content: BlobId[];
@@ -44,6 +53,8 @@ export interface SaveStreamOptions {
   onProgress?: (bytes: number) => void;
   /** Compute the SHA-256 of the whole stream (default true; dumps pass false, see above). */
   sha256?: boolean;
+  /** zstd level for the stream's chunks (SaveBlobOptions.compressionLevel); the repository's by default. */
+  compressionLevel?: number;
 }
 
 /** Chunk a stream with the repository's chunker and save every chunk as a data blob, in order. */
@@ -68,7 +79,7 @@ export async function saveStream(
       hash?.update(chunk);
       saved.size += chunk.length;
       // The chunker's chunks own their memory: given away, not copied.
-      const p = repo.saveBlob('data', chunk, { transfer: true });
+      const p = repo.saveBlob('data', chunk, { transfer: true, compressionLevel: opts.compressionLevel });
       // Observed later in order; this keeps a failure of a later save from going unhandled meanwhile.
       p.catch(() => {});
       pending.push(p);
@@ -128,12 +139,12 @@ export function saveDumpStream(
   repo: Repo,
   input: AsyncIterable<Uint8Array>,
   tap: RowReaderThread | undefined,
-  opts: Omit<SaveStreamOptions, 'sha256'> = {},
+  opts: Omit<SaveStreamOptions, 'sha256' | 'compressionLevel'> = {},
 ): Promise<SavedStream> {
   // The tap sees the gathered pieces (one push per 256 KiB, not per pipe read); saveStream passes them on as is.
   const gathered = coalesced(input);
   const pieces = tap ? observed(gathered, (c) => tap.push(c)) : gathered;
-  return saveStream(repo, pieces, { ...opts, sha256: false });
+  return saveStream(repo, pieces, { ...opts, sha256: false, compressionLevel: DUMP_COMPRESSION_LEVEL });
 }
 
 /**

@@ -95,6 +95,22 @@ describe('WorkerPool', () => {
     },
   );
 
+  it("seals a large blob at the zstd level it is asked for, else at the pool's", async () => {
+    const c = pool(1);
+    const data = textLike(1024 * 1024, 'levels');
+    const sizes: Record<string, number> = {};
+    for (const level of [1, undefined, 19]) {
+      const result = await c.seal(data, 'aad', false, level);
+      const payload = unseal(KEY, Buffer.concat(result.sealed), 'aad')!;
+      expect((await c.decompress(payload, data.length)).equals(Buffer.from(data))).toBe(true);
+      sizes[String(level)] = payload.length;
+    }
+    // The same frame as the pool's own level-3 compressor makes: the level reached the worker.
+    expect(sizes['undefined']).toBe((await c.compress(data)).bytes.length);
+    expect(sizes['1']).not.toBe(sizes['undefined']);
+    expect(sizes['19']).toBeLessThan(sizes['undefined']!);
+  });
+
   it('seals many small blobs at once in batches, each with its own associated data', async () => {
     const c = pool(2);
     // 1,000 blobs of up to 16 KiB: several batches (by bytes and by count), sealed concurrently.
