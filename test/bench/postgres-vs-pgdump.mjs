@@ -168,9 +168,10 @@ try {
     loads.push(load());
   }
 
-  // --- checksums off, for reference (one run, same repository) ---
-  const off = await timed(() => backupPostgres(kept.repo, conn, { ...backupOpts, checksums: false }));
-  await commit(kept.repo, off.value);
+  // --- checksums off, for reference (one run, into a fresh repository like the first backup) ---
+  const offRepo = (await newRepo()).repo;
+  const off = await timed(() => backupPostgres(offRepo, conn, { ...backupOpts, checksums: false }));
+  await offRepo.close();
 
   // --- second run after ~1 % of the rows changed, third after appending rows ---
   psql(source, `UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 0`);
