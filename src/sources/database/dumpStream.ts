@@ -95,10 +95,11 @@ export async function saveStream(
 }
 
 /**
- * Pieces of at least COALESCE_BYTES (but the last): dump tools write a pipe in
- * pieces of ~8 KiB (pg_dump's stdio buffer), and every piece costs the
- * chunker's loop its own turn through three async iterators. One copy into a
- * larger buffer is cheaper than those turns.
+ * Pieces of at least COALESCE_BYTES (but the last): a pipe is read 64 KiB at
+ * a time at most (4 KiB without stdbuf, see DUMP_TOOL_STDOUT_BUFFER), and
+ * every piece costs the chunker's loop its own turn through three async
+ * iterators and the tap its own push. One copy into a larger buffer is
+ * cheaper than those turns.
  */
 const COALESCE_BYTES = 256 * 1024;
 
