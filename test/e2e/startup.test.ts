@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -120,5 +120,24 @@ describe('start-up cost', () => {
     ).toEqual([]);
     // The hook does see packages: the configuration is read with yaml.
     expect(packages).toContain('yaml');
+  });
+});
+
+describe('bin/lifeboat as a program', () => {
+  it('starts Node with the larger old generation, also through a symlink, and stays a Node script', async () => {
+    const link = join(dir, 'lifeboat-link');
+    await symlink(LIFEBOAT_BIN, link);
+    // The shell line re-executes Node on the script: a child of the program sees Node's own argv.
+    const { stdout } = await promisify(execFile)(link, ['--version']);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const probe = join(dir, 'argv.cjs');
+    // The same launcher line in front of a probe: what Node was started with.
+    const launcher = (await readFile(LIFEBOAT_BIN, 'utf8')).split('\n').slice(0, 2).join('\n');
+    await writeFile(probe, `${launcher}\nconsole.log(JSON.stringify(process.execArgv));\n`, { mode: 0o755 });
+    const shown = await promisify(execFile)(probe, []);
+    expect(JSON.parse(shown.stdout)).toEqual(['--initial-old-space-size=64']);
+    // Run by Node itself, the launcher line is a harmless expression.
+    const direct = await promisify(execFile)(process.execPath, [probe]);
+    expect(JSON.parse(direct.stdout)).toEqual([]);
   });
 });
