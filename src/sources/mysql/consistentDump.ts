@@ -336,10 +336,11 @@ export async function dumpConsistently(
     }
     const saved = await saving;
     let fingerprint = counted;
-    if (opts.checksums) {
+    if (tap) {
+      // Checksums on: counts and checksums come from the dump's rows.
       let fromDump: Awaited<ReturnType<RowReaderThread['result']>> | undefined;
       try {
-        fromDump = await tap!.result();
+        fromDump = await tap.result();
       } catch (err) {
         warnings.push(
           `database ${database}: could not read the dump's rows (${err instanceof Error ? err.message : String(err)}); the server computed the checksums instead`,

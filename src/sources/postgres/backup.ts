@@ -268,10 +268,11 @@ async function dumpOnce(
     const saved = (settled[0] as PromiseFulfilledResult<SavedStream>).value;
     let fingerprint = (settled[1] as PromiseFulfilledResult<DatabaseFingerprint>).value;
     let archiveUnreadable: string | undefined;
-    if (opts.checksums) {
+    if (tap) {
+      // Checksums on: counts and checksums come from the dump's rows.
       let rows: Awaited<ReturnType<RowReaderThread['result']>> | undefined;
       try {
-        rows = await tap!.result();
+        rows = await tap.result();
       } catch (err) {
         archiveUnreadable = err instanceof Error ? err.message : String(err);
       }
