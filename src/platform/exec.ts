@@ -135,23 +135,25 @@ export interface StreamingProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** The path of `stdbuf`, looked up on PATH once (null: not installed). */
-let stdbufPath: string | null | undefined;
+/** Where `stdbuf` was found (null: not installed), for the PATH it was looked up on. */
+let stdbufLookup: { path: string; found: string | null } | undefined;
 
 function findStdbuf(): string | null {
-  if (stdbufPath !== undefined) return stdbufPath;
-  stdbufPath = null;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+  const searched = process.env.PATH ?? '';
+  if (stdbufLookup?.path === searched) return stdbufLookup.found;
+  let found: string | null = null;
+  for (const dir of searched.split(delimiter)) {
     if (!dir) continue;
     try {
       accessSync(join(dir, 'stdbuf'), constants.X_OK);
-      stdbufPath = join(dir, 'stdbuf');
+      found = join(dir, 'stdbuf');
       break;
     } catch {
       // not in this directory
     }
   }
-  return stdbufPath;
+  stdbufLookup = { path: searched, found };
+  return found;
 }
 
 /** stdbuf's own exit when it cannot execute the command (coreutils: 127 not found, 126 not executable). */

@@ -62,6 +62,20 @@ describe('exec', () => {
       expect(numbers[99999]).toBe('100000');
     });
 
+    it('runs the program as is where stdbuf is not installed', async () => {
+      const path = process.env.PATH;
+      process.env.PATH = '/nonexistent-lifeboat-test-dir';
+      try {
+        const p = spawnStreaming(['/bin/sh', '-c', 'echo "${_STDBUF_O:-unbuffered}"'], {
+          stdoutBuffer: 4096,
+        });
+        expect((await collect(p)).trim()).toBe('unbuffered');
+        await p.done;
+      } finally {
+        process.env.PATH = path;
+      }
+    });
+
     it('reports a missing program as missing and failures with the command as given', async () => {
       const missing = spawnStreaming(['no-such-program-xyz', '--x'], { stdoutBuffer: 4096 });
       await collect(missing);
