@@ -125,13 +125,57 @@ function createDatabaseSql(name: string, props: Record<string, string>): string 
   return sql;
 }
 
-/** Rows and checksums of every table of `database`, from a data-only dump streamed to us. */
+/**
+ * Data-only dumps that verification runs side by side. Measured on a restored
+ * sysbench-like database (4 tables, 478 MiB of dump text, 2 cores): one dump
+ * 3.49-3.55 s, two dumps of two tables each 2.72-2.77 s. The server reads each
+ * dump's tables on its own thread, so one large table is not split.
+ */
+const VERIFY_DUMPS = 2;
+/** Above this many tables, one dump of the whole database (a command line per table list stays short). */
+const MAX_LISTED_TABLES = 1000;
+
+/**
+ * The base tables of `database` in VERIFY_DUMPS groups of about equal size
+ * (largest first, each to the smallest group), or one group meaning "the
+ * whole database" when splitting would not help.
+ */
+async function verifyGroups(conn: MysqlConnection, database: string): Promise<(string[] | undefined)[]> {
+  const tables = await rows<{ name: string; size: string | number | null }>(
+    conn,
+    `SELECT TABLE_NAME AS name, DATA_LENGTH AS size FROM information_schema.TABLES
+      WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')`,
+    [database],
+  );
+  if (tables.length < 2 || tables.length > MAX_LISTED_TABLES) return [undefined];
+  return splitBySize(
+    tables.map((t) => ({ name: t.name, size: Number(t.size ?? 0) })),
+    VERIFY_DUMPS,
+  );
+}
+
+/** Tables in at most `count` groups of about equal total size: largest first, each into the smallest group. */
+export function splitBySize(tables: readonly { name: string; size: number }[], count: number): string[][] {
+  const groups = Array.from({ length: count }, () => ({ names: [] as string[], size: 0 }));
+  for (const t of [...tables].sort((a, b) => b.size - a.size)) {
+    const smallest = groups.reduce((a, b) => (b.size < a.size ? b : a));
+    smallest.names.push(t.name);
+    smallest.size += t.size;
+  }
+  return groups.filter((g) => g.names.length > 0).map((g) => g.names);
+}
+
+/**
+ * Rows and checksums of the tables of `database` (all of them, or those
+ * named), from a data-only dump streamed to us.
+ */
 async function dumpRowsOf(
   tools: MysqlTools,
   optionFile: string,
   database: string,
   serverIsMariadb: boolean,
   timeoutMs: number | undefined,
+  tables?: readonly string[],
 ) {
   const argv = [
     tools.dump,
@@ -144,6 +188,7 @@ async function dumpRowsOf(
     '--skip-events',
     '--',
     database,
+    ...(tables ?? []),
   ];
   const proc = spawnStreaming(argv, {
     env: mysqlToolEnv(),
@@ -181,12 +226,17 @@ async function fingerprintOf(
     await prepareMysqlFingerprintSession(conn);
     if (checksums && expected?.checksumMethod === ROWHASH_METHOD) {
       const [v] = await rows<{ v: string }>(conn, 'SELECT VERSION() AS v');
-      // The dump streams the rows while this session reads the schema: the two overlap.
-      const fromDump = dumpRowsOf(tools, optionFile, database, /mariadb/i.test(v?.v ?? ''), timeoutMs).catch(
-        (err: unknown) => {
-          throw mysqlToolFailure('dump', what, err, target);
-        },
+      const mariadb = /mariadb/i.test(v?.v ?? '');
+      // The dumps stream the rows while this session reads the schema: they overlap.
+      const dumps = (await verifyGroups(conn, database)).map((group) =>
+        dumpRowsOf(tools, optionFile, database, mariadb, timeoutMs, group),
       );
+      // Every dump ends before the answer, also when one fails: no dump outlives the verification.
+      const fromDump = Promise.allSettled(dumps).then((settled) => {
+        const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+        if (failed) throw mysqlToolFailure('dump', what, failed.reason, target);
+        return new Map(settled.flatMap((s) => (s.status === 'fulfilled' ? [...s.value] : [])));
+      });
       fromDump.catch(() => {});
       const tables = await listMysqlTables(conn, database);
       const digest = await mysqlSchemaDigest(conn, database);
