@@ -2,14 +2,8 @@ import type { LifeboatConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import type { SnapshotEntry } from '../repository/api.js';
 import type { Repository } from '../repository/repository.js';
-import {
-  backupNameOf,
-  chooseLocalSnapshot,
-  listLocalSnapshots,
-  type LocalSnapshot,
-} from '../sources/snapshot/index.js';
+import type { LocalSnapshot } from '../sources/snapshot/index.js';
 import type { Deps } from './deps.js';
-import { localSnapshotSpec } from './kinds/snapshot.js';
 import { jobRepositoryNames, openConfiguredRepository, repositoryConfig } from './repositories.js';
 import { describeFailure, summarizeFailure, type FailureSummary } from './runRecord.js';
 
@@ -152,7 +146,15 @@ export async function listLocalRestorePoints(
   deps: Deps,
 ): Promise<JobLocalSnapshots[]> {
   const out: JobLocalSnapshots[] = [];
-  for (const name of snapshotJobsToList(config, opts.job)) {
+  const names = snapshotJobsToList(config, opts.job);
+  if (names.length === 0) return out;
+  // Imported only when there are local snapshots to list: the snapshot kind brings every source
+  // (files, databases) with it, which cost every `snapshots` and `ls` about 10 MiB of memory.
+  const [{ backupNameOf, listLocalSnapshots }, { localSnapshotSpec }] = await Promise.all([
+    import('../sources/snapshot/index.js'),
+    import('./kinds/snapshot.js'),
+  ]);
+  for (const name of names) {
     const job = config.jobs[name];
     if (job?.kind !== 'snapshot') continue;
     try {
@@ -198,6 +200,10 @@ async function verifyLocal(
       problem: 'no repository snapshot listed here was made from it, so there is nothing to compare it with',
     };
   }
+  const [{ chooseLocalSnapshot }, { localSnapshotSpec }] = await Promise.all([
+    import('../sources/snapshot/index.js'),
+    import('./kinds/snapshot.js'),
+  ]);
   const repo = await openConfiguredRepository(config, made.repository, deps);
   try {
     const choice = await chooseLocalSnapshot({

@@ -121,6 +121,13 @@ describe('start-up cost', () => {
     // The hook does see packages: the configuration is read with yaml.
     expect(packages).toContain('yaml');
   });
+
+  it('snapshots without snapshot jobs loads no source code', async () => {
+    // The repository is the one the backup test above created.
+    const loaded = await loadedBy('--config', config, 'snapshots');
+    expect(loaded).toContain('dist/app/snapshots.js');
+    expect(loaded.filter((m) => /^dist\/(sources|app\/kinds)\//.test(m))).toEqual([]);
+  });
 });
 
 describe('bin/lifeboat as a program', () => {
