@@ -28,9 +28,12 @@ export interface RestoredDatabase {
   target: string;
   created: boolean;
   bytes: number;
-  /** Wall time of creating and loading the database (including spooling), ms. */
+  /** Wall time until the database was restored: created, loaded, indexed (including spooling), ms. */
   restoreMs: number;
-  /** Wall time of the verification fingerprint, ms. */
+  /**
+   * Wall time the verification added after that, ms. (PostgreSQL starts reading the rows back
+   * while indexes are still being built, so part of the verification can hide inside restoreMs.)
+   */
   verifyMs: number;
   differences: Difference[];
 }

@@ -35,6 +35,18 @@ interface Head {
   length: number;
   /** dump id → table key, for TABLE DATA entries. */
   tables: Map<number, string>;
+  /** dump id → entry, for every TOC entry (only when asked for: a restore plans with them). */
+  entries?: Map<number, ArchiveTocEntry>;
+}
+
+/** What a restore needs to know of one TOC entry. */
+export interface ArchiveTocEntry {
+  /** Kind of object, as pg_restore -l shows it: "TABLE", "CONSTRAINT", "INDEX", … */
+  desc: string;
+  /** The SQL that creates it. */
+  defn: string;
+  /** Tablespace pg_restore selects for it ('' for the default). */
+  tablespace: string;
 }
 
 type State = 'head' | 'blockType' | 'dataId' | 'blobsId' | 'blobOid' | 'chunkLen' | 'chunkData';
@@ -100,7 +112,7 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
   }
 
   /** Parse header and TOC from the start of the archive, or throw NeedMore. */
-  function parseHead(b: Buffer): Head {
+  function parseHead(b: Buffer, withEntries = false): Head {
     const c = new HeadCursor(b);
     c.skip(5);
     if (b.toString('latin1', 0, 5) !== 'PGDMP') throw new Error('not a pg_dump archive');
@@ -118,6 +130,7 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
     c.str();
     const count = c.int();
     const tables = new Map<number, string>();
+    const entries = withEntries ? new Map<number, ArchiveTocEntry>() : undefined;
     for (let i = 0; i < count; i++) {
       const dumpId = c.int();
       c.int(); // had a data dumper
@@ -126,11 +139,11 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
       const tag = c.str();
       const desc = c.str();
       c.int(); // section
-      c.str(); // definition
+      const defn = c.str();
       c.str(); // drop statement
       c.str(); // copy statement
       const namespace = c.str();
-      c.str(); // tablespace
+      const tablespace = c.str();
       if (v >= K_VERS_1_14) c.str(); // table access method
       if (v >= K_VERS_1_16) c.int(); // relkind
       c.str(); // owner
@@ -140,8 +153,19 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
       if (desc === 'TABLE DATA' && tag !== null && namespace !== null) {
         tables.set(dumpId, tableKey({ schema: namespace, name: tag }));
       }
+      entries?.set(dumpId, { desc: desc ?? '', defn: defn ?? '', tablespace: tablespace ?? '' });
     }
-    return { intSize: c.intSize, length: c.pos, tables };
+    return { intSize: c.intSize, length: c.pos, tables, entries };
+  }
+
+  /** The TOC entries by dump id, or undefined while `b` (the archive's first bytes) ends inside the TOC. */
+  function readTocEntries(b: Buffer): Map<number, ArchiveTocEntry> | undefined {
+    try {
+      return parseHead(b, true).entries;
+    } catch (err) {
+      if (err instanceof NeedMore) return undefined;
+      throw err;
+    }
   }
 
   /**
@@ -315,10 +339,10 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
     }
   }
 
-  return { ArchiveRowReader };
+  return { ArchiveRowReader, readTocEntries };
 }
 
-export const { ArchiveRowReader } = archiveRowsCode({ LineHasher, tableKey });
+export const { ArchiveRowReader, readTocEntries } = archiveRowsCode({ LineHasher, tableKey });
 export type ArchiveRowReader = InstanceType<typeof ArchiveRowReader>;
 
 /**

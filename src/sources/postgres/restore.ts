@@ -56,6 +56,7 @@ import {
 import { findPgTools, type PgTools } from './tools.js';
 import { pgToolFailure } from './toolFailure.js';
 import { feedProcess } from '../database/feedProcess.js';
+import { preparePostData, readPostDataHead, runPostData, type PostDataContext } from './postData.js';
 
 export interface PostgresRestoreOptions {
   /** Server to restore into (its `database`, if any, is the target when one database is restored). */
@@ -196,6 +197,7 @@ async function fingerprintOf(
   checksums: boolean,
   expected: DatabaseFingerprint | undefined,
   timeoutMs: number | undefined,
+  schemaReady?: Promise<void>,
 ): Promise<DatabaseFingerprint> {
   const what = `verifying database ${database}`;
   const client = await connectPg(target, database, what);
@@ -205,6 +207,11 @@ async function fingerprintOf(
       const env = rowHashDumpEnv(expected.copySettings, await readCopySettings(client));
       const rows = archiveRowsOf(tools, target, database, env, timeoutMs);
       rows.catch(() => {});
+      // The schema digest waits for a post-data restore that runs beside the row dump.
+      await schemaReady?.catch(async (err: unknown) => {
+        await rows.catch(() => {});
+        throw err;
+      });
       await prepareFingerprintSession(client);
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const tables = await listTables(client);
@@ -284,6 +291,15 @@ async function runPsqlScript(
     .map((l) => redact(l.trim()));
 }
 
+/** The stored archive of a planned database, as a stream. */
+function archiveSource(repo: Repo, planned: PlannedDatabase) {
+  return contentStream(repo, planned.node.content ?? [], {
+    size: planned.node.size,
+    sha256: planned.node.sha256,
+    label: `dump of database ${planned.dump.database}`,
+  });
+}
+
 async function restoreArchive(
   repo: Repo,
   tools: PgTools,
@@ -292,13 +308,7 @@ async function restoreArchive(
   argv: string[],
   opts: PostgresRestoreOptions,
 ): Promise<void> {
-  const label = `dump of database ${planned.dump.database}`;
-  const source = () =>
-    contentStream(repo, planned.node.content ?? [], {
-      size: planned.node.size,
-      sha256: planned.node.sha256,
-      label,
-    });
+  const source = () => archiveSource(repo, planned);
   const what = `restoring database ${planned.dump.database} into ${planned.target}`;
   if (opts.jobs > 1) {
     const dir = await mkdtemp(join(opts.tempDir ?? tmpdir(), 'lifeboat-pgrestore-'));
@@ -451,15 +461,20 @@ export async function restorePostgres(
 
   for (const p of planned) {
     const where = describePgTarget(target, p.target);
-    const argv = [
-      tools.pgRestore,
-      `--dbname=${conninfoForDatabase(p.target)}`,
-      '--exit-on-error',
-      '--no-password',
-    ];
+    const expected = manifest.fingerprint.databases[p.dump.database];
+    // Streamed, into an empty database, verified from a row dump: post-data runs beside the verification.
+    const overlap =
+      jobs === 1 &&
+      !opts.clean &&
+      opts.verify !== false &&
+      manifest.fingerprint.checksums &&
+      expected?.checksumMethod === ROWHASH_METHOD;
+    const dbnameArg = `--dbname=${conninfoForDatabase(p.target)}`;
+    const restoreOptions = ['--no-password', ...(opts.noOwner ? ['--no-owner'] : [])];
+    const argv = [tools.pgRestore, dbnameArg, '--exit-on-error', ...restoreOptions];
     if (opts.clean) argv.push('--clean', '--if-exists');
-    if (opts.noOwner) argv.push('--no-owner');
     if (jobs > 1) argv.push(`--jobs=${jobs}`);
+    if (overlap) argv.push('--section=pre-data', '--section=data');
     const createSql = createDatabaseSql(p.target, p.dump.properties);
     if (!p.exists) {
       result.plan.push(`create database ${where}`);
@@ -473,6 +488,16 @@ export async function restorePostgres(
     result.commands.push(
       `${envText(p.target)} ${formatCommand(jobs > 1 ? [...argv, '<temp file>'] : argv)}${jobs > 1 ? '' : ' < archive'}`,
     );
+    if (overlap) {
+      result.plan.push(
+        `then restore indexes and constraints (post-data) while verification reads the rows back: ` +
+          'simple PRIMARY KEY and UNIQUE constraints as CREATE UNIQUE INDEX + ADD CONSTRAINT … USING INDEX, ' +
+          'everything else through pg_restore --use-list in the archive order',
+      );
+      result.commands.push(
+        `${envText(p.target)} ${formatCommand([tools.pgRestore, dbnameArg, '--exit-on-error', '--use-list=<post-data entries>', ...restoreOptions])} < archive`,
+      );
+    }
     if (opts.verify !== false) result.plan.push(`verify ${where} against the snapshot fingerprint`);
     if (opts.dryRun) continue;
 
@@ -488,13 +513,37 @@ export async function restorePostgres(
       }
     }
     logger.info(`restoring ${p.dump.database} into ${where}`);
-    await restoreArchive(repo, tools, target, p, argv, { ...opts, jobs });
-    const restoreMs = monotonicMs() - started;
+    const ctx: PostDataContext = {
+      source: () => archiveSource(repo, p),
+      pgRestore: tools.pgRestore,
+      restoreOptions,
+      target,
+      database: p.target,
+      what: `restoring indexes and constraints of database ${p.dump.database} into ${p.target}`,
+      timeoutMs: opts.timeoutMs,
+      logger,
+    };
+    // The archive's head is read while pg_restore loads the data.
+    const head = overlap ? readPostDataHead(ctx) : undefined;
+    head?.catch(() => {});
+    await restoreArchive(repo, tools, target, p, argv, { ...opts, jobs }).catch(async (err: unknown) => {
+      await head?.catch(() => {});
+      throw err;
+    });
+    let restoreMs = monotonicMs() - started;
+    let postData: Promise<void> | undefined;
+    if (head) {
+      postData = head
+        .then((h) => preparePostData(ctx, h))
+        .then((plan) => runPostData(ctx, dbnameArg, plan))
+        .then(() => {
+          restoreMs = monotonicMs() - started;
+        });
+      postData.catch(() => {});
+    }
     let differences: Difference[] = [];
     let verifyMs = 0;
     if (opts.verify !== false) {
-      const expected = manifest.fingerprint.databases[p.dump.database];
-      const t0 = monotonicMs();
       const actual = await fingerprintOf(
         tools,
         target,
@@ -502,8 +551,13 @@ export async function restorePostgres(
         manifest.fingerprint.checksums,
         expected,
         opts.timeoutMs,
-      );
-      verifyMs = monotonicMs() - t0;
+        postData,
+      ).catch(async (err: unknown) => {
+        await postData?.catch(() => {});
+        throw err;
+      });
+      // What verification added after the database was restored (it may have started beside post-data).
+      verifyMs = monotonicMs() - started - restoreMs;
       differences = expected
         ? compareDatabaseFingerprints(p.target, expected, actual)
         : [{ kind: 'database-missing', database: p.dump.database }];
