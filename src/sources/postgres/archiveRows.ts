@@ -17,7 +17,9 @@
  * block type (1 = table data, 3 = large objects), the dump id, then chunks
  * (length int + bytes) up to a zero length. Anything else (a compressed or
  * unknown archive) makes the reader fail, and the caller falls back to
- * checksums computed by the server.
+ * checksums computed by the server. A restore also reads the TOC entries'
+ * SQL from the archive's head (readTocEntries) to plan its post-data step
+ * (postData.ts).
  */
 import { LineHasher, rowHashSource } from '../database/rowHash.js';
 import { RowReaderThread } from '../database/rowReaderWorker.js';
