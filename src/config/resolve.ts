@@ -3,6 +3,7 @@
  * on the rest of the file (a job's repositories and policy), turning the schema's output into
  * the LifeboatConfig the rest of lifeboat uses.
  */
+import { readlinkSync } from 'node:fs';
 import { hostname, homedir } from 'node:os';
 import { join } from 'node:path';
 import { canonicalTimeZone } from '../policy/timeZone.js';
@@ -27,8 +28,22 @@ export function machineFacts(env: NodeJS.ProcessEnv): MachineFacts {
     hostname: hostname(),
     uid: typeof process.getuid === 'function' ? process.getuid() : undefined,
     homedir: env.HOME?.startsWith('/') ? env.HOME : homedir(),
-    systemTimeZone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
+    systemTimeZone: localtimeIsUtc() ? 'UTC' : Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
   };
+}
+
+/**
+ * True when TZ is unset and /etc/localtime links to a UTC zone (Etc/UTC, UTC, GMT, …), which Intl
+ * would report as 'UTC': then the zone is known without Intl, whose first use pages in ~8 MiB of ICU
+ * data that every command would carry. Anything else is left to Intl, as before.
+ */
+function localtimeIsUtc(): boolean {
+  if (process.env.TZ !== undefined) return false;
+  try {
+    return /(^|\/)zoneinfo\/(Etc\/)?(UTC|UCT|Universal|Zulu|GMT)$/.test(readlinkSync('/etc/localtime'));
+  } catch {
+    return false;
+  }
 }
 
 /** Where local state lives when defaults.stateDir is not set. */

@@ -4,7 +4,14 @@
  * an argument. Run times come from cron-parser, so `run --due` and these answers agree.
  */
 import { CronExpressionParser, type CronExpression, type CronFieldCollection } from 'cron-parser';
+import { createRequire } from 'node:module';
 import { canonicalTimeZone, offsetTransitions, zoneOffset } from './timeZone.js';
+
+// cron-parser's dates are luxon DateTimes, which ask Intl for the system locale unless a default is
+// set. Only formatting uses the locale; asking Intl loads ~8 MiB of ICU data, which every command
+// (they all validate the schedules) would otherwise carry, even when every zone is UTC.
+const requireFromCronParser = createRequire(createRequire(import.meta.url).resolve('cron-parser'));
+(requireFromCronParser('luxon') as { Settings: { defaultLocale: string } }).Settings.defaultLocale = 'en-US';
 
 /** A validated schedule: a 5-field cron expression (or @alias) in an IANA time zone. */
 export interface Schedule {

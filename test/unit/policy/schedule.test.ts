@@ -9,7 +9,7 @@ import {
   runsBetween,
   type Schedule,
 } from '../../../src/policy/schedule.js';
-import { offsetTransitions } from '../../../src/policy/timeZone.js';
+import { canonicalTimeZone, localTime, offsetTransitions } from '../../../src/policy/timeZone.js';
 
 const H = 3_600_000;
 const D = 24 * H;
@@ -232,5 +232,16 @@ describe('longestGap', () => {
     const perCall = (performance.now() - t0) / 10;
     expect(longestGap(s, utc('2025-01-01T00:00:00Z'), 365 * D)?.ms).toBe(5 * 60_000);
     expect(perCall).toBeLessThan(250); // measured ≈ 50 ms on the 2-core build machine
+  });
+});
+
+describe('UTC without Intl', () => {
+  it('gives the same answers as Intl does for Etc/UTC', () => {
+    for (const t of [0, 951_782_400_000, 1_709_164_799_999, 1_764_042_000_123, 4_102_444_800_000])
+      expect(localTime('UTC', t)).toEqual(localTime('Etc/UTC', t));
+    expect(canonicalTimeZone('UTC')).toBe('UTC');
+    expect(canonicalTimeZone('Etc/UTC')).toBe('UTC');
+    expect(canonicalTimeZone('')).toBeUndefined();
+    expect(offsetTransitions('UTC', 0, 4_102_444_800_000)).toEqual([]);
   });
 });
