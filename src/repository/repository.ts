@@ -195,10 +195,12 @@ const INDEX_EVERY_PACKS = 32;
 /** Packs uploading at once (fewer where the storage says so); with 16 MiB packs, at most 64 MiB in uploads. */
 const MAX_UPLOADS = 4;
 /**
- * Bytes accepted but not yet sealed into a pack. 32 MiB keeps both workers busy (they seal ~1 MiB chunks);
- * 64 MiB only raised the peak RSS (measured on a 512 MiB file: 318–354 → 255–261 MiB with 2 local uploads).
+ * Bytes accepted but not yet sealed into a pack. 16 MiB still keeps the workers busy (they seal ~1 MiB
+ * chunks); 64 MiB only raised the peak RSS (measured on a 512 MiB file: 318–354 → 255–261 MiB with 2 local
+ * uploads), and 32 MiB peaked ~20 MiB higher than 16 at the same wall and CPU time (a copy of /usr/share:
+ * 381–390 → 363–369 MiB; a 1 GiB file: 269–275 → 238–265 MiB; docs/performance.md).
  */
-const DEFAULT_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+const DEFAULT_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 
 const iso = (clock: Clock) => new Date(clock.now()).toISOString();
 
