@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +128,46 @@ describe('start-up cost', () => {
     const loaded = await loadedBy('--config', config, 'snapshots');
     expect(loaded).toContain('dist/app/snapshots.js');
     expect(loaded.filter((m) => /^dist\/(sources|app\/kinds)\//.test(m))).toEqual([]);
+  });
+});
+
+/** Whether this machine's zone is UTC by /etc/localtime (where Intl would look with TZ unset). */
+function localtimeIsUtc(): boolean {
+  try {
+    return /zoneinfo\/(Etc\/)?UTC$/.test(readlinkSync('/etc/localtime'));
+  } catch {
+    return false;
+  }
+}
+
+describe('start-up memory', () => {
+  // Intl's first use pages in ~8 MiB of ICU data, which would sit under the key derivation of every command.
+  it.runIf(localtimeIsUtc())('reading a configuration with UTC schedules does not use Intl', async () => {
+    const scheduled = join(dir, 'scheduled.yaml');
+    await writeFile(
+      scheduled,
+      (await readFile(config, 'utf8')).replace(
+        'policy: standard }',
+        'policy: standard, schedule: "0 3 * * *" }',
+      ),
+      { mode: 0o600 },
+    );
+    const probe = join(dir, 'intl-probe.cjs');
+    await writeFile(
+      probe,
+      'const D = Intl.DateTimeFormat; let used = false;\n' +
+        'Intl.DateTimeFormat = function (...a) { used = true; return new D(...a); };\n' +
+        "process.on('exit', () => { if (used) process.stderr.write('Intl.DateTimeFormat used\\n'); });\n",
+    );
+    const { TZ: _tz, ...withoutTz } = process.env;
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ['--require', probe, LIFEBOAT_BIN, '--config', scheduled, 'config', 'validate'],
+      { env: { ...withoutTz, ...env, NO_COLOR: '1' } },
+    );
+    expect(stdout).toMatch(/^ok: 1 job/);
+    expect(stderr).not.toContain('no schedule');
+    expect(stderr).not.toContain('Intl.DateTimeFormat used');
   });
 });
 
