@@ -28,17 +28,18 @@ export function machineFacts(env: NodeJS.ProcessEnv): MachineFacts {
     hostname: hostname(),
     uid: typeof process.getuid === 'function' ? process.getuid() : undefined,
     homedir: env.HOME?.startsWith('/') ? env.HOME : homedir(),
-    systemTimeZone: localtimeIsUtc() ? 'UTC' : Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
+    systemTimeZone: systemZoneIsUtc() ? 'UTC' : Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
   };
 }
 
 /**
- * True when TZ is unset and /etc/localtime links to a UTC zone (Etc/UTC, UTC, GMT, …), which Intl
- * would report as 'UTC': then the zone is known without Intl, whose first use pages in ~8 MiB of ICU
+ * True when TZ says UTC, or is unset and /etc/localtime links to a UTC zone (Etc/UTC, UTC, GMT, …):
+ * Intl would report 'UTC', and the zone is known without Intl, whose first use pages in ~8 MiB of ICU
  * data that every command would carry. Anything else is left to Intl, as before.
  */
-function localtimeIsUtc(): boolean {
-  if (process.env.TZ !== undefined) return false;
+function systemZoneIsUtc(): boolean {
+  const tz = process.env.TZ;
+  if (tz !== undefined) return tz === 'UTC' || tz === 'Etc/UTC';
   try {
     return /(^|\/)zoneinfo\/(Etc\/)?(UTC|UCT|Universal|Zulu|GMT)$/.test(readlinkSync('/etc/localtime'));
   } catch {

@@ -25,8 +25,9 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
 
 /** The canonical name of an IANA time zone (`europe/berlin` → `Europe/Berlin`), or undefined if unknown. */
 export function canonicalTimeZone(name: string): string | undefined {
-  // Answered without Intl (see localTime): '' is no zone, 'UTC' is itself.
-  if (name === '' || name === 'UTC') return name || undefined;
+  // Answered without Intl (see localTime): '' is no zone, 'UTC' and 'Etc/UTC' are 'UTC'.
+  if (name === '') return undefined;
+  if (name === 'UTC' || name === 'Etc/UTC') return 'UTC';
   // Creating an Intl.DateTimeFormat costs about a millisecond; names repeat, so remember them.
   if (canonical.has(name)) return canonical.get(name);
   let result: string | undefined;
