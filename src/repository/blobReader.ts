@@ -8,7 +8,7 @@
  */
 import { IntegrityError } from '../errors.js';
 import type { BlobType } from './api.js';
-import type { OpenFailure, WorkerPool } from './workerPool.js';
+import type { OpenFailure, OpenRequest, WorkerPool } from './workerPool.js';
 import { associatedData, type MasterKey } from './crypto.js';
 import type { Compression } from './pack.js';
 
@@ -60,25 +60,38 @@ async function checkStoredBlob(
   opts: { take: boolean; verifyOnly: boolean },
 ): Promise<Buffer | undefined> {
   const fail = (why: string) =>
-    new IntegrityError(`blob ${blob.id} in pack ${packKey} of ${url} ${why}`, {
+    new IntegrityError(blobProblem(blob.id, packKey, url, why), {
       hint: 'The repository is damaged here; run `lifeboat check` to see the extent, and restore from another copy.',
       details: { blob: blob.id, pack: packKey },
     });
   if (record.length !== blob.length) throw fail(`is truncated (${record.length} of ${blob.length} bytes)`);
-  const opened = await pool.open(
-    master,
-    record,
-    {
-      id: blob.id,
-      associatedData: associatedData.blob(blob.type, blob.id),
-      compressed: blob.compression === 'zstd',
-      rawLength: blob.rawLength,
-      verifyOnly: opts.verifyOnly,
-    },
-    opts.take,
-  );
+  const opened = await pool.open(master, record, openRequestFor(blob, opts.verifyOnly), opts.take);
   if (!opened.ok) throw fail(describeFailure(opened.failure, blob.rawLength));
   return opened.plain;
+}
+
+const blobProblem = (id: string, packKey: string, url: string, why: string) =>
+  `blob ${id} in pack ${packKey} of ${url} ${why}`;
+
+/** What check --read-data reports for a record that failed a check (the message an IntegrityError would have). */
+export function storedBlobProblem(
+  blob: StoredBlobRef,
+  packKey: string,
+  url: string,
+  failure: OpenFailure,
+): string {
+  return blobProblem(blob.id, packKey, url, describeFailure(failure, blob.rawLength));
+}
+
+/** What a stored blob record must turn into, for WorkerPool.open/verifyBatch. */
+export function openRequestFor(blob: StoredBlobRef, verifyOnly: boolean): OpenRequest {
+  return {
+    id: blob.id,
+    associatedData: associatedData.blob(blob.type, blob.id),
+    compressed: blob.compression === 'zstd',
+    rawLength: blob.rawLength,
+    verifyOnly,
+  };
 }
 
 /** The end of the IntegrityError message for each failed check. */

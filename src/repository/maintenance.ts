@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BlobType } from './api.js';
-import { openStoredBlob, verifyStoredBlob } from './blobReader.js';
+import { openRequestFor, openStoredBlob, storedBlobProblem, verifyStoredBlob } from './blobReader.js';
 import { sha256Hex } from './crypto.js';
 import { readIndexFile, writeIndexFile, type IndexedPack, type IndexFileBody } from './indexFile.js';
 import {
@@ -228,16 +228,24 @@ export interface PackReadResult {
   problems: PackProblem[];
 }
 
-/** Blob records of one pack that readAndVerifyPack opens at once (the worker threads share them). */
-const OPENS_IN_FLIGHT = 4;
-/** …and the bytes of those records (one bigger record still goes alone). */
-const OPEN_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+/**
+ * readAndVerifyPack verifies the records of a pack in batches of about this
+ * many bytes, one worker job each: a pack of small files holds thousands of
+ * records, and opening them one by one (or one job each) kept the calling
+ * thread busier than the workers.
+ */
+const VERIFY_BATCH_BYTES = 1024 * 1024;
+/** Batches of one pack being verified at once (the worker threads share them). */
+const BATCHES_IN_FLIGHT = 4;
+/** Batch buffers back from the workers, filled again by the next batches (of any pack). */
+const spareBatches: Buffer[] = [];
+const SPARE_BATCHES = 4;
 
 /**
  * Stream a whole pack once: hash every byte (the name must be its SHA-256)
- * and verify every blob record of `entries` as soon as it has arrived, a few
- * at a time so that every worker thread has one to open. Memory stays at a
- * few blob records, whatever the pack size.
+ * and verify every blob record of `entries` as soon as it has arrived, in
+ * batches so that every worker thread has work. Memory stays at a few
+ * batches, whatever the pack size.
  */
 export async function readAndVerifyPack(
   repo: Repository,
@@ -250,22 +258,47 @@ export async function readAndVerifyPack(
   const url = storage.url;
   const sorted = [...entries].sort((a, b) => a.offset - b.offset);
   const hash = createHash('sha256');
-  // Per entry (in offset order), what is wrong with it: filled as openings finish, reported in order.
+  // Per entry (in offset order), what is wrong with it: filled as batches finish, reported in order.
   const blobProblems: (string | undefined)[] = [];
-  const opening = new Set<Promise<void>>();
-  let openingBytes = 0;
-  const verify = (index: number, record: { bytes: Buffer; owned: boolean }) => {
-    const entry = sorted[index]!;
-    openingBytes += entry.length;
-    const done: Promise<void> = verifyStoredBlob(master, pool, record.bytes, entry, key, url, record.owned)
-      .catch((err: unknown) => {
-        blobProblems[index] = (err as Error).message;
+  const verifying = new Set<Promise<void>>();
+  // The batch being gathered: its records copied back to back into `batchData`, and their indexes in `sorted`.
+  let batchData: Buffer | undefined;
+  let batchBytes = 0;
+  let members: number[] = [];
+  const flush = () => {
+    if (!batchData || members.length === 0) return;
+    const indexes = members;
+    const data = batchData.subarray(0, batchBytes);
+    const lengths = indexes.map((i) => sorted[i]!.length);
+    const blobs = indexes.map((i) => openRequestFor(sorted[i]!, true));
+    members = [];
+    batchData = undefined;
+    batchBytes = 0;
+    const done: Promise<void> = pool
+      .verifyBatch(master, data, lengths, blobs)
+      .then(({ verdicts, buffer }) => {
+        if (buffer.length >= VERIFY_BATCH_BYTES && spareBatches.length < SPARE_BATCHES)
+          spareBatches.push(buffer);
+        verdicts.forEach((failure, k) => {
+          const index = indexes[k]!;
+          if (failure) blobProblems[index] = storedBlobProblem(sorted[index]!, key, url, failure);
+        });
       })
-      .finally(() => {
-        opening.delete(done);
-        openingBytes -= entry.length;
-      });
-    opening.add(done);
+      .catch((err: unknown) => {
+        for (const index of indexes) blobProblems[index] = (err as Error).message;
+      })
+      .finally(() => verifying.delete(done));
+    verifying.add(done);
+  };
+  const add = (index: number, record: Buffer) => {
+    if (batchData && batchBytes + record.length > batchData.length) flush();
+    batchData ??=
+      record.length <= VERIFY_BATCH_BYTES && spareBatches.length > 0
+        ? spareBatches.pop()!
+        : Buffer.allocUnsafeSlow(Math.max(VERIFY_BATCH_BYTES, record.length));
+    batchBytes += record.copy(batchData, batchBytes);
+    members.push(index);
+    if (batchBytes === batchData.length) flush();
   };
   const received = new ReceivedBytes();
   let next = 0;
@@ -286,15 +319,15 @@ export async function readAndVerifyPack(
         blobProblems[index] = 'overlaps the blob before it';
         continue;
       }
-      verify(index, received.record(entry.offset, entry.length));
+      add(index, received.record(entry.offset, entry.length).bytes);
       // Keep only what the next records still need.
       const nextOffset = next < sorted.length ? sorted[next]!.offset : position;
       received.dropBefore(Math.max(nextOffset, entry.offset + entry.length));
-      while (opening.size >= OPENS_IN_FLIGHT || (opening.size > 0 && openingBytes >= OPEN_BYTES_IN_FLIGHT))
-        await Promise.race(opening);
+      while (verifying.size >= BATCHES_IN_FLIGHT) await Promise.race(verifying);
     }
   }
-  await Promise.all(opening);
+  flush();
+  await Promise.all(verifying);
   const problems: PackProblem[] = [];
   sorted.forEach((entry, i) => {
     const message = blobProblems[i];

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { associatedData, unseal } from '../../../src/repository/crypto.js';
+import { associatedData, computeBlobId, unseal } from '../../../src/repository/crypto.js';
 import { WorkerPool, INLINE_LIMIT, zstdDecompressSync } from '../../../src/repository/workerPool.js';
 import { pseudoRandom, textLike } from './helpers.js';
 
@@ -131,6 +131,54 @@ describe('WorkerPool', () => {
       expect(Buffer.from(plain).equals(Buffer.from(blobs[i]!.data))).toBe(true);
     });
   });
+
+  it.each([0, 2])(
+    'verifies a batch of records with %i worker threads, naming the check each damaged one fails',
+    async (workers) => {
+      const BLOB_ID_KEY = randomBytes(32);
+      const keys = { encryption: KEY, blobId: BLOB_ID_KEY };
+      const c = new WorkerPool({ level: 3, workers, sealKey: KEY, blobIdKey: BLOB_ID_KEY });
+      pools.push(c);
+      const idOf = (data: Uint8Array) => computeBlobId(BLOB_ID_KEY, data);
+      const make = async (data: Uint8Array, id = idOf(data)) => {
+        const aad = associatedData.blob('data', id);
+        const sealed = await c.seal(data, aad, false);
+        return {
+          record: Buffer.concat(sealed.sealed),
+          blob: { id, associatedData: aad, compressed: sealed.compressed, rawLength: data.length },
+        };
+      };
+      const small = await make(textLike(900, 'small'));
+      const large = await make(textLike(300_000, 'large'));
+      const flipped = await make(textLike(5000, 'flipped'));
+      flipped.record[20] = flipped.record[20]! ^ 1;
+      const wrongId = await make(textLike(700, 'wrong id'), idOf(Buffer.from('something else')));
+      const shortened = await make(pseudoRandom(2000, 'stored'));
+      const records = [
+        small,
+        large,
+        flipped,
+        wrongId,
+        { ...shortened, blob: { ...shortened.blob, rawLength: 1999 } },
+      ];
+      const data = Buffer.concat(records.map((r) => r.record));
+      const { verdicts, buffer } = await c.verifyBatch(
+        keys,
+        data,
+        records.map((r) => r.record.length),
+        records.map((r) => r.blob),
+      );
+      expect(verdicts).toEqual([
+        undefined,
+        undefined,
+        { reason: 'authentication' },
+        { reason: 'id' },
+        { reason: 'length', length: 2000 },
+      ]);
+      // The batch buffer comes back, to be filled again.
+      expect(buffer.length).toBeGreaterThanOrEqual(data.length);
+    },
+  );
 
   it('seals small blobs on the calling thread while the workers hold their share of batches', async () => {
     const c = pool(1);
