@@ -10,8 +10,13 @@ import { canonicalTimeZone, offsetTransitions, zoneOffset } from './timeZone.js'
 // cron-parser's dates are luxon DateTimes, which ask Intl for the system locale unless a default is
 // set. Only formatting uses the locale; asking Intl loads ~8 MiB of ICU data, which every command
 // (they all validate the schedules) would otherwise carry, even when every zone is UTC.
-const requireFromCronParser = createRequire(createRequire(import.meta.url).resolve('cron-parser'));
-(requireFromCronParser('luxon') as { Settings: { defaultLocale: string } }).Settings.defaultLocale = 'en-US';
+// Only memory is at stake: if cron-parser stops bringing luxon, schedules work as before.
+try {
+  const requireFromCronParser = createRequire(createRequire(import.meta.url).resolve('cron-parser'));
+  (requireFromCronParser('luxon') as { Settings: { defaultLocale: string } }).Settings.defaultLocale = 'en-US';
+} catch {
+  // luxon not found next to cron-parser: nothing to set.
+}
 
 /** A validated schedule: a 5-field cron expression (or @alias) in an IANA time zone. */
 export interface Schedule {
