@@ -13,7 +13,8 @@ import { canonicalTimeZone, offsetTransitions, zoneOffset } from './timeZone.js'
 // Only memory is at stake: if cron-parser stops bringing luxon, schedules work as before.
 try {
   const requireFromCronParser = createRequire(createRequire(import.meta.url).resolve('cron-parser'));
-  (requireFromCronParser('luxon') as { Settings: { defaultLocale: string } }).Settings.defaultLocale = 'en-US';
+  (requireFromCronParser('luxon') as { Settings: { defaultLocale: string } }).Settings.defaultLocale =
+    'en-US';
 } catch {
   // luxon not found next to cron-parser: nothing to set.
 }
