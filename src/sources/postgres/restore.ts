@@ -513,18 +513,20 @@ export async function restorePostgres(
       }
     }
     logger.info(`restoring ${p.dump.database} into ${where}`);
-    const ctx: PostDataContext = {
-      source: () => archiveSource(repo, p),
-      pgRestore: tools.pgRestore,
-      restoreOptions,
-      target,
-      database: p.target,
-      what: `restoring indexes and constraints of database ${p.dump.database} into ${p.target}`,
-      timeoutMs: opts.timeoutMs,
-      logger,
-    };
+    const ctx: PostDataContext | undefined = overlap
+      ? {
+          source: () => archiveSource(repo, p),
+          pgRestore: tools.pgRestore,
+          restoreOptions,
+          target,
+          database: p.target,
+          what: `restoring indexes and constraints of database ${p.dump.database} into ${p.target}`,
+          timeoutMs: opts.timeoutMs,
+          logger,
+        }
+      : undefined;
     // The archive's head is read while pg_restore loads the data.
-    const head = overlap ? readPostDataHead(ctx) : undefined;
+    const head = ctx ? readPostDataHead(ctx) : undefined;
     head?.catch(() => {});
     await restoreArchive(repo, tools, target, p, argv, { ...opts, jobs }).catch(async (err: unknown) => {
       await head?.catch(() => {});
@@ -532,7 +534,7 @@ export async function restorePostgres(
     });
     let restoreMs = monotonicMs() - started;
     let postData: Promise<void> | undefined;
-    if (head) {
+    if (ctx && head) {
       postData = head
         .then((h) => preparePostData(ctx, h))
         .then((plan) => runPostData(ctx, dbnameArg, plan))

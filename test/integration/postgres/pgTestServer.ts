@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { PostgresRestoreOptions } from '../../../src/sources/postgres/restore.js';
 
 export const PG = {
   host: process.env.LIFEBOAT_TEST_PG_HOST ?? '127.0.0.1',
@@ -103,3 +104,13 @@ export class PgScratch {
     }
   }
 }
+
+/** A restore into a new database, streamed, verified: what most tests ask of restorePostgres. */
+export const restoreDefaults: Omit<PostgresRestoreOptions, 'into'> = {
+  create: true,
+  clean: false,
+  globals: false,
+  jobs: 1,
+  force: false,
+  dryRun: false,
+};

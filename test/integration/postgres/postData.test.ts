@@ -13,7 +13,7 @@ import { silentLogger } from '../../../src/platform/logger.js';
 import { Readable } from 'node:stream';
 import type { SnapshotEntry } from '../../../src/repository/api.js';
 import type { Logger } from '../../../src/platform/logger.js';
-import { assertPgUp, PG, PgScratch, pgRunnable, sql, uniqueName } from './pgTestServer.js';
+import { assertPgUp, PG, PgScratch, pgRunnable, restoreDefaults, sql, uniqueName } from './pgTestServer.js';
 import { openTestRepo, type TestRepo } from './testRepo.js';
 
 const SCHEMA = `
@@ -90,13 +90,8 @@ describe.skipIf(!pgRunnable)('postgres restore: post-data beside verification', 
     const logger: Logger = { debug: (m) => debug.push(m), info() {}, warn() {}, error() {} };
     const target = scratch.track(uniqueName('lb_postdata'));
     const result = await restorePostgres(t.repo, snapshot, {
+      ...restoreDefaults,
       into: { ...PG, database: target },
-      create: true,
-      clean: false,
-      globals: false,
-      jobs: 1,
-      force: false,
-      dryRun: false,
       logger,
     });
     expect(result.differences).toEqual([]);
@@ -115,12 +110,8 @@ describe.skipIf(!pgRunnable)('postgres restore: post-data beside verification', 
 
   it('shows the post-data step in a dry run', async () => {
     const result = await restorePostgres(t.repo, snapshot, {
+      ...restoreDefaults,
       into: { ...PG, database: uniqueName('lb_postdata_dry') },
-      create: true,
-      clean: false,
-      globals: false,
-      jobs: 1,
-      force: false,
       dryRun: true,
     });
     expect(result.commands.join('\n')).toMatch(/--section=pre-data --section=data/);

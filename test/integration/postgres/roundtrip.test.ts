@@ -1,21 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IntegrityError, LifeboatError, UsageError } from '../../../src/errors.js';
 import { backupPostgres, type DatabaseBackupResult } from '../../../src/sources/postgres/backup.js';
-import { restorePostgres, type PostgresRestoreOptions } from '../../../src/sources/postgres/restore.js';
+import { restorePostgres } from '../../../src/sources/postgres/restore.js';
 import type { SnapshotEntry } from '../../../src/repository/api.js';
 import { FakeRepo } from '../../helpers/fakeRepo.js';
-import { assertPgUp, PG, PgScratch, pgRunnable, sql, uniqueName } from './pgTestServer.js';
+import { assertPgUp, PG, PgScratch, pgRunnable, restoreDefaults, sql, uniqueName } from './pgTestServer.js';
 import { populateSample } from './sampleData.js';
 import { openTestRepo, type TestRepo } from './testRepo.js';
-
-const restoreDefaults: Omit<PostgresRestoreOptions, 'into'> = {
-  create: true,
-  clean: false,
-  globals: false,
-  jobs: 1,
-  force: false,
-  dryRun: false,
-};
 
 describe.skipIf(!pgRunnable)('postgres backup and restore round trip', () => {
   const scratch = new PgScratch();
