@@ -56,6 +56,12 @@ export interface Chunker {
   chunks(input: Readable | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
   /** Optional fast path: a synchronous cutter that also takes zero runs by length (chunker.ts ChunkCutter). */
   cutter?(): ChunkSink;
+  /**
+   * Optional: the same cutter, emitting each chunk as the parts it was cut
+   * from instead of a copy, for Repo.saveChunkParts (which copies only the
+   * chunks it has to store).
+   */
+  partsCutter?(): ChunkSink<ChunkParts>;
 }
 
 /** A chunk of zero bytes only, cut from zero runs given by length: nothing to store. */
@@ -64,16 +70,28 @@ export interface ZeroChunk {
 }
 
 /**
- * Synchronous content-defined chunking of one stream, fed piece by piece.
- * Chunks (own ArrayBuffers, transferable) or zero chunks are appended to
- * `out`; the boundaries do not depend on how the input is split, nor on
- * whether zeros come as bytes or as pushZeros lengths.
+ * A chunk as the parts it was cut from, in order: views of the pieces pushed
+ * (still the caller's memory) and lengths of zero runs. Valid only until the
+ * caller reuses those pieces.
  */
-export interface ChunkSink {
-  pushInto(piece: Uint8Array, out: (Uint8Array | ZeroChunk)[]): void;
-  pushZeros(length: number, out: (Uint8Array | ZeroChunk)[]): void;
+export interface ChunkParts {
+  readonly parts: readonly (Uint8Array | number)[];
+  /** Total bytes: the chunk's length. */
+  readonly length: number;
+}
+
+/**
+ * Synchronous content-defined chunking of one stream, fed piece by piece.
+ * Chunks (by default own ArrayBuffers, transferable; ChunkParts from a parts
+ * cutter) or zero chunks are appended to `out`; the boundaries do not depend
+ * on how the input is split, nor on whether zeros come as bytes or as
+ * pushZeros lengths.
+ */
+export interface ChunkSink<C = Uint8Array> {
+  pushInto(piece: Uint8Array, out: (C | ZeroChunk)[]): void;
+  pushZeros(length: number, out: (C | ZeroChunk)[]): void;
   /** The last, short chunk (if any bytes are left). */
-  endChunk(): Uint8Array | ZeroChunk | undefined;
+  endChunk(): C | ZeroChunk | undefined;
   /** Bytes of the chunk in progress: at most these last bytes pushed are still referenced. */
   readonly pendingBytes: number;
 }
@@ -124,6 +142,13 @@ export interface Repo {
   hasBlob(id: BlobId): boolean;
   /** Save a blob unless already present; compression, encryption and packing happen inside. */
   saveBlob(type: BlobType, data: Uint8Array, opts?: SaveBlobOptions): Promise<SaveBlobResult>;
+  /**
+   * Optional: saveBlob('data', …) of a chunk given as its parts. The ID is
+   * computed over the parts and the bytes are copied only when the blob is
+   * new; the caller may reuse the parts' memory as soon as this returns (its
+   * promise may still be pending).
+   */
+  saveChunkParts?(chunk: ChunkParts, opts?: SaveBlobOptions): Promise<SaveBlobResult>;
   /** Optional: a SHA-256 computed on a worker thread (whole-file hashes of large files). */
   contentHasher?(): ContentHasher;
   /** Read, decrypt and verify a blob; throws IntegrityError on any mismatch. */

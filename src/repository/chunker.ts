@@ -7,7 +7,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Chunker, ChunkSink, ZeroChunk } from './api.js';
+import type { ChunkParts, Chunker, ChunkSink, ZeroChunk } from './api.js';
 import { gearScanner, type GearScanner } from './gearScan.js';
 
 /** Chunk size bounds; stored (authenticated) in the repository config. */
@@ -61,22 +61,57 @@ function topBitsMask(bits: number): number {
   return (~0 << (32 - bits)) | 0;
 }
 
-/** What ChunkCutter emits: the bytes of a chunk, or the length of an all-zero chunk cut from zero runs. */
+/** What ChunkCutter emits by default: the bytes of a chunk, or the length of an all-zero chunk cut from zero runs. */
 export type CutChunk = Uint8Array | ZeroChunk;
+
+/** The parts of a chunk: byte views and lengths of zero runs. */
+type Part = Uint8Array | number;
+
+/**
+ * The bytes of `parts` (`length` in all) copied into one buffer of its own:
+ * an ArrayBuffer of exactly the chunk, transferable as is. allocUnsafeSlow:
+ * no zero-fill, no pool slice.
+ */
+export function joinParts(parts: readonly Part[], length: number): Buffer {
+  const buf = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  for (const part of parts) {
+    if (typeof part === 'number') {
+      buf.fill(0, at, at + part);
+      at += part;
+    } else {
+      buf.set(part, at);
+      at += part.length;
+    }
+  }
+  return buf;
+}
+
+/** A chunk handed out as its parts (for a parts cutter). */
+function asParts(parts: Part[], length: number): ChunkParts {
+  return { parts, length };
+}
 
 /**
  * The synchronous core: feed pieces of a stream, get complete chunks back.
  * Memory is bounded by maxSize (the bytes of the chunk in progress).
  *
- * Every chunk returned owns exactly its own ArrayBuffer (byteOffset 0,
- * byteLength = length): it is assembled with one copy out of the pieces, so
- * it can be transferred to a worker thread without another copy, and the
- * pieces are never concatenated pairwise. Runs of zeros can be fed by length
+ * By default every chunk returned owns exactly its own ArrayBuffer
+ * (byteOffset 0, byteLength = length): it is assembled with one copy out of
+ * the pieces, so it can be transferred to a worker thread without another
+ * copy, and the pieces are never concatenated pairwise. A parts cutter
+ * (ChunkCutter.parts) hands out the pieces' views instead, for a consumer
+ * that copies only the chunks it keeps. Runs of zeros can be fed by length
  * (pushZeros) — the boundaries are exactly those of feeding the zero bytes,
  * but a chunk made only of such runs comes out as `{ zero: n }`, without
  * memory, and long runs cost O(1) instead of a hash step per byte.
  */
-export class ChunkCutter implements ChunkSink {
+export class ChunkCutter<C extends object = Uint8Array> implements ChunkSink<C> {
+  /** A cutter that emits ChunkParts: views of the pieces pushed, valid until the caller reuses them. */
+  static parts(gear: Int32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS): ChunkCutter<ChunkParts> {
+    return new ChunkCutter(gear, params, asParts);
+  }
+
   private readonly gear: Int32Array;
   private readonly scanner: GearScanner;
   private readonly minSize: number;
@@ -87,14 +122,25 @@ export class ChunkCutter implements ChunkSink {
   private readonly maskLarge: number;
 
   /** Parts of the chunk in progress that arrived earlier: byte pieces, or lengths of zero runs. */
-  private held: (Uint8Array | number)[] = [];
+  private held: Part[] = [];
   /** True while every held part is a zero run. */
   private heldZerosOnly = true;
   /** Length of the chunk in progress, including bytes consumed from the current piece. */
   private size = 0;
   private hash = 0;
 
-  constructor(gear: Int32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS) {
+  /** Makes the emitted chunk out of the held parts (not all zero runs). */
+  private readonly finish: (parts: Part[], length: number) => C;
+
+  constructor(
+    gear: Int32Array,
+    params: ChunkerParams = DEFAULT_CHUNKER_PARAMS,
+    finish: (parts: Part[], length: number) => C = joinParts as unknown as (
+      parts: Part[],
+      length: number,
+    ) => C,
+  ) {
+    this.finish = finish;
     const problem = validateChunkerParams(params);
     if (problem) throw new RangeError(`invalid chunker parameters: ${problem}`);
     if (gear.length !== 256) throw new RangeError('gear table must have 256 entries');
@@ -117,9 +163,9 @@ export class ChunkCutter implements ChunkSink {
   }
 
   /** Consume one piece; returns the chunks it completed (possibly none). The piece is not modified. */
-  push(piece: Uint8Array): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    this.pushInto(piece, out as CutChunk[]);
+  push(piece: Uint8Array): C[] {
+    const out: C[] = [];
+    this.pushInto(piece, out as (C | ZeroChunk)[]);
     return out;
   }
 
@@ -128,7 +174,7 @@ export class ChunkCutter implements ChunkSink {
    * the piece until the chunk in progress is cut: the caller must not
    * overwrite a piece after handing it over.
    */
-  pushInto(piece: Uint8Array, out: CutChunk[]): void {
+  pushInto(piece: Uint8Array, out: (C | ZeroChunk)[]): void {
     const n = piece.length;
     let start = 0; // where the chunk in progress begins within `piece`
     while (start < n) {
@@ -144,7 +190,7 @@ export class ChunkCutter implements ChunkSink {
   }
 
   /** Consume `length` zero bytes without their memory; same boundaries as push(new Uint8Array(length)). */
-  pushZeros(length: number, out: CutChunk[]): void {
+  pushZeros(length: number, out: (C | ZeroChunk)[]): void {
     let left = length;
     while (left > 0) {
       const cut = this.scanZeros(left);
@@ -158,15 +204,15 @@ export class ChunkCutter implements ChunkSink {
     }
   }
 
-  /** The final (short) chunk, if any bytes remain. */
-  end(): Uint8Array | undefined {
+  /** The final (short) chunk, if any bytes remain (a zero chunk as a parts chunk of one zero run, or zero bytes). */
+  end(): C | undefined {
     const last = this.endChunk();
-    if (last === undefined || last instanceof Uint8Array) return last;
-    return new Uint8Array(last.zero);
+    if (last === undefined || !('zero' in last)) return last;
+    return this.finish([last.zero], last.zero);
   }
 
   /** The final (short) chunk, if any bytes remain, as pushInto would emit it. */
-  endChunk(): CutChunk | undefined {
+  endChunk(): C | ZeroChunk | undefined {
     if (this.size === 0) return undefined;
     return this.assemble();
   }
@@ -263,34 +309,15 @@ export class ChunkCutter implements ChunkSink {
   }
 
   /** The finished chunk: the held parts plus `last`. */
-  private take(last: Uint8Array): CutChunk {
+  private take(last: Uint8Array): C | ZeroChunk {
     this.held.push(last);
     this.heldZerosOnly = false;
     return this.assemble();
   }
 
-  /** Copy the held parts of the finished chunk into one buffer of its own (or a zero chunk), and reset. */
-  private assemble(): CutChunk {
-    const size = this.size;
-    const held = this.held;
-    let chunk: CutChunk;
-    if (this.heldZerosOnly) {
-      chunk = { zero: size };
-    } else {
-      // allocUnsafeSlow: an ArrayBuffer of exactly this chunk (transferable), no zero-fill.
-      const buf = Buffer.allocUnsafeSlow(size);
-      let at = 0;
-      for (const part of held) {
-        if (typeof part === 'number') {
-          buf.fill(0, at, at + part);
-          at += part;
-        } else {
-          buf.set(part, at);
-          at += part.length;
-        }
-      }
-      chunk = buf;
-    }
+  /** The finished chunk out of the held parts (or a zero chunk), and reset. */
+  private assemble(): C | ZeroChunk {
+    const chunk = this.heldZerosOnly ? { zero: this.size } : this.finish(this.held, this.size);
     this.held = [];
     this.heldZerosOnly = true;
     this.size = 0;
@@ -322,6 +349,11 @@ export class FastCdcChunker implements Chunker {
   /** A synchronous cutter for one stream (the fast path of sources that read files themselves). */
   cutter(): ChunkCutter {
     return new ChunkCutter(this.gear, this.params);
+  }
+
+  /** The same, emitting ChunkParts (for Repo.saveChunkParts: only new chunks are copied). */
+  partsCutter(): ChunkCutter<ChunkParts> {
+    return ChunkCutter.parts(this.gear, this.params);
   }
 
   /** Cut a stream into chunks without holding more than one chunk in progress. */

@@ -99,6 +99,27 @@ export function computeBlobId(blobIdKey: Uint8Array, data: Uint8Array): string {
   return createHmac('sha256', blobIdKey).update(data).digest('hex');
 }
 
+/** Zeros fed to the HMAC for the zero runs of computeBlobIdOfParts. */
+const ZERO_RUN_SLICE = Buffer.alloc(64 * 1024);
+
+/**
+ * computeBlobId of the bytes that `parts` stand for, without joining them:
+ * byte views in order, a number for that many zero bytes.
+ */
+export function computeBlobIdOfParts(blobIdKey: Uint8Array, parts: readonly (Uint8Array | number)[]): string {
+  const mac = createHmac('sha256', blobIdKey);
+  for (const part of parts) {
+    if (typeof part !== 'number') {
+      mac.update(part);
+      continue;
+    }
+    for (let left = part; left > 0; left -= ZERO_RUN_SLICE.length) {
+      mac.update(left >= ZERO_RUN_SLICE.length ? ZERO_RUN_SLICE : ZERO_RUN_SLICE.subarray(0, left));
+    }
+  }
+  return mac.digest('hex');
+}
+
 /** Hex SHA-256, the name of content-addressed objects. */
 export function sha256Hex(data: Uint8Array | readonly Uint8Array[]): string {
   const hash = createHash('sha256');

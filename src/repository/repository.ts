@@ -19,6 +19,7 @@ import type { Storage } from '../storage/types.js';
 import { VERSION } from '../version.js';
 import type {
   BlobType,
+  ChunkParts,
   Chunker,
   ContentHasher,
   Repo,
@@ -38,9 +39,22 @@ import {
   type PackRange,
 } from './packReadPlan.js';
 import { ByteBudget } from './byteBudget.js';
-import { DEFAULT_CHUNKER_PARAMS, deriveGearTable, FastCdcChunker, type ChunkerParams } from './chunker.js';
+import {
+  DEFAULT_CHUNKER_PARAMS,
+  deriveGearTable,
+  FastCdcChunker,
+  joinParts,
+  type ChunkerParams,
+} from './chunker.js';
 import { WorkerPool } from './workerPool.js';
-import { associatedData, computeBlobId, generateMasterKey, randomHex, type MasterKey } from './crypto.js';
+import {
+  associatedData,
+  computeBlobId,
+  computeBlobIdOfParts,
+  generateMasterKey,
+  randomHex,
+  type MasterKey,
+} from './crypto.js';
 import { InvalidRepositoryInputError, RepositoryExistsError, SnapshotNotFoundError } from './errors.js';
 import { readIndexFile, writeIndexFile, type IndexedPack } from './indexFile.js';
 import {
@@ -406,6 +420,31 @@ export class Repository implements Repo {
       owned = Buffer.allocUnsafeSlow(length); // own ArrayBuffer, no zero-fill: transferable as is
       owned.set(data);
     }
+    return this.storeNewBlob(type, id, owned, opts);
+  }
+
+  /**
+   * saveBlob('data', …) of a chunk given as its parts: the ID is computed over
+   * the parts, and only a new blob is copied out of them (an unchanged stretch
+   * of a changed file costs the HMAC, not a copy). Everything that reads the
+   * parts happens before the first await.
+   */
+  async saveChunkParts(chunk: ChunkParts, opts: SaveBlobOptions = {}): Promise<SaveBlobResult> {
+    this.throwIfUnusable();
+    const id = computeBlobIdOfParts(this.master.blobId, chunk.parts);
+    if (this.index.has(id) || this.pending.has(id)) return { id, stored: false, length: chunk.length };
+    this.pending.add(id);
+    return this.storeNewBlob('data', id, joinParts(chunk.parts, chunk.length), opts);
+  }
+
+  /** Seal and pack a blob marked pending under `id`; `owned` is ours (it may move to a worker). */
+  private async storeNewBlob(
+    type: BlobType,
+    id: BlobId,
+    owned: Uint8Array,
+    opts: SaveBlobOptions,
+  ): Promise<SaveBlobResult> {
+    const length = owned.length;
     try {
       await this.budget.acquire(length);
     } catch (err) {

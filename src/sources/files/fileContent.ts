@@ -15,18 +15,30 @@
  *   cutter by length and to the hashing worker without a copy;
  * - 64 KiB blocks of zeros (holes not mapped, zeros written as data) go to the
  *   cutter by length too: no gear hash per byte, no copy, no blob ID;
- * - each chunk is copied once out of the slabs into a buffer of its own,
- *   which saveBlob moves to a worker (compression + encryption) uncopied.
+ * - the cutter hands out each chunk as views of the slabs (ChunkParts);
+ *   repo.saveChunkParts computes its ID over them and copies a chunk out
+ *   only when it is new, into a buffer of its own that moves to a worker
+ *   (compression + encryption) uncopied: a changed file's unchanged stretches
+ *   cost the ID, not a copy.
  * The chunk boundaries, and so the blob IDs, are the same on both paths.
  */
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { ChunkSink, Chunker, ContentHasher, Repo, ZeroChunk } from '../../repository/api.js';
+import type {
+  ChunkParts,
+  ChunkSink,
+  Chunker,
+  ContentHasher,
+  Repo,
+  SaveBlobResult,
+  ZeroChunk,
+} from '../../repository/api.js';
+import { joinParts } from '../../repository/chunker.js';
 import type { ContentRef } from '../../repository/tree.js';
 import { HoleMap, sparseDataRanges } from './holes.js';
 import type { Semaphore } from './semaphore.js';
-import { isAllZero, isZeroRange, pushZero, SHARED_ZEROS, sharedZeros } from './zeroRuns.js';
+import { isAllZero, isAllZeroParts, isZeroRange, pushZero, SHARED_ZEROS, sharedZeros } from './zeroRuns.js';
 
 /** Files below this size are read with one call: no stream, no per-read overhead. */
 export const SMALL_FILE = 1024 * 1024;
@@ -112,8 +124,13 @@ export async function storeFileContent(
   expectedSize: number,
   opts: StoreContentOptions,
 ): Promise<StoredContent> {
-  const cutter = expectedSize >= SMALL_FILE ? opts.chunker.cutter?.() : undefined;
-  if (cutter) return storeLargeFile(repo, fh, expectedSize, cutter, opts);
+  if (expectedSize >= SMALL_FILE) {
+    // Parts only where the repository can take them; either way the chunks (and IDs) are the same.
+    const cutter = repo.saveChunkParts ? opts.chunker.partsCutter?.() : undefined;
+    if (cutter) return storeLargeFile(repo, fh, expectedSize, cutter, opts);
+    const copyingCutter = opts.chunker.cutter?.();
+    if (copyingCutter) return storeLargeFile(repo, fh, expectedSize, copyingCutter, opts);
+  }
   const hash = createHash('sha256');
   const saver = new BlobSaver(repo, opts.blobSlots);
   let size = 0;
@@ -187,18 +204,18 @@ export async function storeSmallFile(
 }
 
 /** The fast path for large files; see the file comment. */
-async function storeLargeFile(
+async function storeLargeFile<C extends Uint8Array | ChunkParts>(
   repo: Repo,
   fh: FileHandle,
   expectedSize: number,
-  cutter: ChunkSink,
+  cutter: ChunkSink<C>,
   opts: StoreContentOptions,
 ): Promise<StoredContent> {
   const ranges = await sparseDataRanges(fh, expectedSize);
   const hasher = repo.contentHasher?.() ?? inlineHasher();
   const reader = new SlabReader(fh, ranges && { map: new HoleMap(ranges), size: expectedSize });
   const saver = new BlobSaver(repo, opts.blobSlots);
-  const chunks: (Uint8Array | ZeroChunk)[] = [];
+  const chunks: (C | ZeroChunk)[] = [];
   let size = 0;
   let sha256: string | undefined;
   try {
@@ -212,12 +229,13 @@ async function storeLargeFile(
       if (next.hole) cutter.pushZeros(piece.length, chunks);
       else feedPiece(cutter, piece, chunks);
       size += piece.length;
-      // The slab can be read into again once it is hashed and the cutter has let go of it.
       reader.retire(size, hashed);
-      reader.releaseBefore(size - cutter.pendingBytes);
       opts.onBytes?.(piece.length);
+      // Each add has read its chunk's parts (views of slabs) by the time it resolves.
       for (const chunk of chunks) await saver.add(chunk);
       chunks.length = 0;
+      // The slab can be read into again once it is hashed and the cutter has let go of it.
+      reader.releaseBefore(size - cutter.pendingBytes);
     }
     const last = saver.failed ? undefined : cutter.endChunk();
     if (last) await saver.add(last);
@@ -233,7 +251,7 @@ async function storeLargeFile(
 }
 
 /** Hand one piece to the cutter: runs of all-zero 64 KiB blocks by length, the rest as bytes. */
-function feedPiece(cutter: ChunkSink, piece: Buffer, out: (Uint8Array | ZeroChunk)[]): void {
+function feedPiece<C>(cutter: ChunkSink<C>, piece: Buffer, out: (C | ZeroChunk)[]): void {
   const n = piece.length;
   let dataFrom = 0; // start of the bytes not yet pushed
   for (let at = 0; at + ZERO_BLOCK <= n; at += ZERO_BLOCK) {
@@ -277,20 +295,23 @@ class BlobSaver {
     return this.failure !== undefined;
   }
 
-  /** Record a zero run, or start saving a chunk (waits for a free blob slot). The chunk is given away. */
-  async add(chunk: Uint8Array | ZeroChunk): Promise<void> {
-    if (!(chunk instanceof Uint8Array)) {
+  /**
+   * Record a zero run, or start saving a chunk (waits for a free blob slot).
+   * A chunk of bytes is given away; a chunk of parts is read before this resolves.
+   */
+  async add(chunk: Uint8Array | ChunkParts | ZeroChunk): Promise<void> {
+    if ('zero' in chunk) {
       pushZero(this.content, chunk.zero);
       return;
     }
-    if (isAllZero(chunk)) {
+    const isBytes = chunk instanceof Uint8Array;
+    if (isBytes ? isAllZero(chunk) : isAllZeroParts(chunk.parts)) {
       pushZero(this.content, chunk.length);
       return;
     }
     const index = this.content.push('') - 1;
     const release = await this.slots.acquire();
-    const saving: Promise<void> = this.repo
-      .saveBlob('data', chunk, { transfer: true })
+    const saving: Promise<void> = this.save(chunk)
       .then(
         (saved) => {
           this.content[index] = saved.id;
@@ -308,6 +329,13 @@ class BlobSaver {
         this.inFlight.delete(saving);
       });
     this.inFlight.add(saving);
+  }
+
+  /** saveBlob, or saveChunkParts for parts (joined first when the repository lacks it). */
+  private save(chunk: Uint8Array | ChunkParts): Promise<SaveBlobResult> {
+    if (chunk instanceof Uint8Array) return this.repo.saveBlob('data', chunk, { transfer: true });
+    if (this.repo.saveChunkParts) return this.repo.saveChunkParts(chunk);
+    return this.repo.saveBlob('data', joinParts(chunk.parts, chunk.length), { transfer: true });
   }
 
   /** Wait for every save started. */

@@ -8,6 +8,11 @@ import type { ContentRef } from '../../repository/tree.js';
 const SLICE = 1024 * 1024;
 const zeros = Buffer.alloc(SLICE);
 
+/** True when every part of a chunk (byte views, lengths of zero runs) is zeros. */
+export function isAllZeroParts(parts: readonly (Uint8Array | number)[]): boolean {
+  return parts.every((part) => typeof part === 'number' || isAllZero(part));
+}
+
 /** True when every byte of `data` is zero. */
 export function isAllZero(data: Uint8Array): boolean {
   const len = data.length;

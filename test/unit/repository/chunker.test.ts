@@ -6,8 +6,10 @@ import {
   DEFAULT_CHUNKER_PARAMS,
   deriveGearTable,
   FastCdcChunker,
+  joinParts,
   validateChunkerParams,
 } from '../../../src/repository/chunker.js';
+import type { ChunkParts, ZeroChunk } from '../../../src/repository/api.js';
 import { collect, iterate, pseudoRandom, splitInto } from './helpers.js';
 
 const seedA = Buffer.alloc(32, 1);
@@ -237,6 +239,36 @@ describe('ChunkCutter with zero runs given by length', () => {
     }
     // The input is only read.
     expect(input.equals(pseudoRandom(300_000, 'own'))).toBe(true);
+  });
+
+  it('as a parts cutter, emits views of the pieces that join to the chunks a copying cutter gives', () => {
+    const gear = deriveGearTable(seedA);
+    const ps = parts('views', [40000, 12345, 70000, 6000, 1, 250000, 33333, 2047, 8191, 40000]);
+    const expected = cutWithZeroRuns(gear, small, ps);
+    const cutter = ChunkCutter.parts(gear, small);
+    const got: (ChunkParts | ZeroChunk)[] = [];
+    for (const p of ps) {
+      // Pieces split unevenly, so that chunks span several of them.
+      if ('bytes' in p) for (const piece of splitInto(p.bytes, [4096, 777])) cutter.pushInto(piece, got);
+      else cutter.pushZeros(p.zeros, got);
+    }
+    const last = cutter.endChunk();
+    if (last) got.push(last);
+    expect(got.length).toBe(expected.length);
+    const inputs = new Set(ps.flatMap((p) => ('bytes' in p ? [p.bytes.buffer] : [])));
+    let spanning = 0;
+    got.forEach((c, i) => {
+      const want = expected[i]!;
+      if ('zero' in c) {
+        expect(want).toEqual({ zero: c.zero });
+        return;
+      }
+      expect(Buffer.from(joinParts(c.parts, c.length)).equals(Buffer.from(want as Uint8Array))).toBe(true);
+      // No copies: every byte part is a view of the input.
+      for (const part of c.parts) if (typeof part !== 'number') expect(inputs.has(part.buffer)).toBe(true);
+      if (c.parts.length > 1) spanning++;
+    });
+    expect(spanning).toBeGreaterThan(3);
   });
 
   it('reports how many trailing bytes it still holds', () => {

@@ -141,6 +141,48 @@ const hasFilefrag = (() => {
   }
 })();
 
+describe('storeFileContent of a changed large file (chunks as parts, copied only when new)', () => {
+  it('stores only the changed chunks, and they read back as the file', async () => {
+    const size = 14 * MiB + 999;
+    const original = textLike(size, 'before');
+    const path = join(dir, 'changed');
+    await writeFile(path, original);
+    const first = await store(path, repo.chunker());
+    // Two edits far apart: the chunks around them are new, the rest dedup (and are never copied).
+    const edited = Buffer.from(original);
+    pseudoRandom(5000, 'edit1').copy(edited, 3 * MiB);
+    pseudoRandom(5000, 'edit2').copy(edited, 11 * MiB + 17);
+    await writeFile(path, edited);
+    const second = await store(path, repo.chunker());
+    expect(second.content).toEqual(await expectedRefs(edited));
+    expect(second.newBlobs).toBeGreaterThanOrEqual(2);
+    expect(second.newBlobs).toBeLessThan(first.newBlobs / 2);
+    await repo.flush();
+    const back: Buffer[] = [];
+    for (const r of second.content)
+      back.push(typeof r === 'string' ? Buffer.from(await repo.loadBlob(r)) : Buffer.alloc(r.zero));
+    expect(Buffer.concat(back).equals(edited)).toBe(true);
+  });
+
+  it('gives the same refs through a repository without saveChunkParts (copying cutter)', async () => {
+    const path = await sparseFile('plainrepo', 6 * MiB + 3, [[0, textLike(6 * MiB + 3, 'plainrepo')]]);
+    const bytes = await readAll(path);
+    const withoutParts = new Proxy(repo, {
+      get: (target, key) => (key === 'saveChunkParts' ? undefined : Reflect.get(target, key, target)),
+    });
+    const fh = await open(path, 'r');
+    try {
+      const result = await storeFileContent(withoutParts, fh, bytes.length, {
+        chunker: repo.chunker(),
+        blobSlots: new Semaphore(8),
+      });
+      expect(result.content).toEqual(await expectedRefs(bytes));
+    } finally {
+      await fh.close();
+    }
+  });
+});
+
 describe('storeFileContent of sparse files (holes mapped, not read)', () => {
   it('HoleMap finds holes between, before and after data ranges', () => {
     const map = new HoleMap([
