@@ -3,6 +3,7 @@
  * cases). Sources never see packs, keys or storage: they chunk streams, save
  * blobs, build trees and commit one snapshot.
  */
+import type { SmallFileStore } from './smallFiles.js';
 import type { Readable } from 'node:stream';
 import type { BlobId, Tree } from './tree.js';
 
@@ -151,6 +152,11 @@ export interface Repo {
   saveChunkParts?(chunk: ChunkParts, opts?: SaveBlobOptions): Promise<SaveBlobResult>;
   /** Optional: a SHA-256 computed on a worker thread (whole-file hashes of large files). */
   contentHasher?(): ContentHasher;
+  /**
+   * Optional: small files read, hashed and sealed by the repository's workers
+   * in batches (smallFiles.ts); undefined when it cannot for this repository.
+   */
+  smallFileStore?(openFlags: number): SmallFileStore | undefined;
   /** Read, decrypt and verify a blob; throws IntegrityError on any mismatch. */
   loadBlob(id: BlobId): Promise<Uint8Array>;
   /** Plaintext length of a stored blob, when known without reading it (optional: batch restore). */

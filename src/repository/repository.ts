@@ -39,6 +39,7 @@ import {
   type PackRange,
 } from './packReadPlan.js';
 import { ByteBudget } from './byteBudget.js';
+import { SmallFileStore } from './smallFiles.js';
 import {
   DEFAULT_CHUNKER_PARAMS,
   deriveGearTable,
@@ -46,7 +47,7 @@ import {
   joinParts,
   type ChunkerParams,
 } from './chunker.js';
-import { WorkerPool } from './workerPool.js';
+import { WorkerPool, type SmallFileRead } from './workerPool.js';
 import {
   associatedData,
   computeBlobId,
@@ -398,6 +399,75 @@ export class Repository implements Repo {
   /** A SHA-256 computed on a worker thread, for whole-file hashes. */
   contentHasher(): ContentHasher {
     return this.pool.hashStream();
+  }
+
+  /**
+   * A store that has the workers read, hash and seal small files in batches
+   * (smallFiles.ts), opening them with `openFlags`; undefined when this
+   * repository cannot: no workers, or a chunker whose minimum size would cut
+   * a file below SmallFileStore.MAX_SIZE (then it would not be one chunk).
+   */
+  smallFileStore(openFlags: number): SmallFileStore | undefined {
+    this.throwIfUnusable();
+    if (this.pool.workerCount === 0 || this.parameters.chunker.minSize < SmallFileStore.MAX_SIZE)
+      return undefined;
+    return new SmallFileStore(this.pool, associatedData.blob('data', ''), openFlags, (files, records) =>
+      this.acceptSealedFiles(files, records),
+    );
+  }
+
+  /**
+   * Pack the records of a readFiles batch whose blobs are new (marked pending
+   * at once, so a blob read twice is stored once); the others are dropped.
+   * Returns, per file, whether its blob was new. The records count against
+   * the in-flight budget until packed.
+   */
+  private async acceptSealedFiles(files: readonly SmallFileRead[], records: Buffer): Promise<boolean[]> {
+    this.throwIfUnusable();
+    const stored: boolean[] = [];
+    const fresh: { id: BlobId; rawLength: number; record: Buffer; compressed: boolean }[] = [];
+    let offset = 0;
+    for (const file of files) {
+      if (file.error || file.id === undefined) {
+        stored.push(false);
+        continue;
+      }
+      const record = records.subarray(offset, offset + file.recordLength!);
+      offset += record.length;
+      const isNew = !this.index.has(file.id) && !this.pending.has(file.id);
+      stored.push(isNew);
+      if (!isNew) continue;
+      this.pending.add(file.id);
+      fresh.push({ id: file.id, rawLength: file.size, record, compressed: file.compressed === true });
+    }
+    if (fresh.length === 0) return stored;
+    const bytes = fresh.reduce((n, blob) => n + blob.record.length, 0);
+    try {
+      await this.budget.acquire(bytes);
+    } catch (err) {
+      for (const blob of fresh) this.pending.delete(blob.id);
+      throw err;
+    }
+    for (const blob of fresh) {
+      this.written.blobs++;
+      this.written.rawBytes += blob.rawLength;
+      this.written.storedBytes += blob.record.length;
+    }
+    this.tail = this.tail.then(async () => {
+      try {
+        for (const { id, rawLength, record, compressed } of fresh) {
+          if (this.failure !== undefined) return;
+          await this.packs.add('data', { id, compression: compressed ? 'zstd' : 'none', rawLength }, [
+            record,
+          ]);
+        }
+      } catch (err) {
+        this.fail(err);
+      } finally {
+        this.budget.release(bytes);
+      }
+    });
+    return stored;
   }
 
   /**

@@ -61,6 +61,7 @@ const INLINE_HASH_LIMIT = 256 * 1024;
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { closeSync, fstatSync, openSync, readSync } = require('node:fs');
 const { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } = require('node:crypto');
 const zstd = require(workerData.zstdPath);
 const binding = require(workerData.zstdBindingPath);
@@ -142,6 +143,36 @@ function open(record, job) {
   }
   return { plain, payload };
 }
+// readFiles: one small file read into fileBuf with one read of up to size + 1 bytes (a longer read shows
+// a file that grew), and its status after the read; or the step that failed.
+let fileBuf = Buffer.alloc(0);
+let zeroBuf = Buffer.alloc(0);
+function readSmallFile(path, size, flags) {
+  if (fileBuf.length < size + 1) fileBuf = Buffer.allocUnsafeSlow(size + 1);
+  let fd;
+  try {
+    fd = openSync(path, flags);
+  } catch (err) {
+    return { error: { stage: 'open', code: err.code, message: String(err.message) } };
+  }
+  try {
+    const n = readSync(fd, fileBuf, 0, size + 1, 0);
+    const st = fstatSync(fd, { bigint: true });
+    const stat = { mode: st.mode, dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+    return { bytes: fileBuf.subarray(0, n), stat };
+  } catch (err) {
+    return { error: { stage: 'read', code: err.code, message: String(err.message) } };
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {}
+  }
+}
+function allZero(bytes) {
+  if (bytes[0] !== 0) return false;
+  if (zeroBuf.length < bytes.length) zeroBuf = Buffer.alloc(bytes.length);
+  return bytes.equals(zeroBuf.subarray(0, bytes.length));
+}
 // An ArrayBuffer that \`buf\` alone spans, so that it can be handed back; else none.
 const whole = (buf) =>
   buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? [buf.buffer] : [];
@@ -170,6 +201,38 @@ parentPort.on('message', (job) => {
       // The batch buffer goes back too, to be filled again (it would otherwise wait here for a GC).
       const message = { seq: job.seq, result: records, recordLengths, compressedFlags, input: job.data };
       parentPort.postMessage(message, [records, job.data]);
+    } else if (job.op === 'readFiles') {
+      // Small files of a backup: read, hashed, identified and sealed here, so their bytes never cross
+      // threads. Every file is sealed, also one the repository turns out to hold already (it is dropped).
+      const pieces = [];
+      const files = [];
+      const paths = Buffer.from(job.data);
+      let at = 0;
+      for (let i = 0; i < job.lengths.length; i++) {
+        const path = paths.subarray(at, at + job.lengths[i]);
+        at += job.lengths[i];
+        const read = readSmallFile(path, job.sizes[i], job.flags);
+        if (read.error) {
+          files.push({ error: read.error });
+          continue;
+        }
+        const bytes = read.bytes;
+        const file = { size: bytes.length, stat: read.stat, sha256: createHash('sha256').update(bytes).digest('hex') };
+        files.push(file);
+        if (bytes.length === 0) continue;
+        if (allZero(bytes)) {
+          file.zero = true;
+          continue;
+        }
+        file.id = createHmac('sha256', blobIdKey).update(bytes).digest('hex');
+        const one = seal(bytes, job.aad + file.id);
+        const record = [one.nonce, new Uint8Array(one.body), one.final, one.tag];
+        pieces.push(...record);
+        file.recordLength = record.reduce((n, part) => n + part.length, 0);
+        file.compressed = one.compressed;
+      }
+      const records = own(Buffer.concat(pieces));
+      parentPort.postMessage({ seq: job.seq, result: records, files }, [records]);
     } else if (job.op === 'open') {
       const { plain, payload, failure } = open(input, job);
       const result = plain && !job.verifyOnly ? own(plain) : EMPTY;
@@ -232,6 +295,8 @@ interface JobResult {
   input?: ArrayBuffer;
   /** verifyBatch: the records that failed, by their index in the batch. */
   failures?: Array<{ index: number; failure: OpenFailure }>;
+  /** readFiles: what became of each file; the sealed records of those with an `id` lie in `data`, in order. */
+  files?: SmallFileRead[];
 }
 
 /** What is posted to a worker (besides `seq`). */
@@ -245,15 +310,22 @@ interface JobMessage {
     | 'open'
     | 'verifyBatch'
     | 'hashUpdate'
-    | 'hashDigest';
+    | 'hashDigest'
+    | 'readFiles';
   /** Moved to the worker (detached here) unless it is a SharedArrayBuffer or absent. */
   data?: ArrayBuffer | SharedArrayBuffer;
-  /** seal, open: the associated data. */
+  /** seal, open: the associated data; readFiles: its prefix, to which each blob's ID is appended. */
   aad?: string;
   /** seal: the zstd level, when not the pool's. */
   level?: number;
-  /** sealBatch, verifyBatch: the blobs lie back to back in `data`; their lengths (and associated data). */
+  /**
+   * sealBatch, verifyBatch: the blobs lie back to back in `data`; their lengths (and associated data).
+   * readFiles: the paths lie back to back in `data`; their lengths.
+   */
   lengths?: number[];
+  /** readFiles: the size each file was listed with, and the open(2) flags. */
+  sizes?: number[];
+  flags?: number;
   aads?: string[];
   /** verifyBatch: what each record must hold. */
   blobs?: Array<{ aad: string; id: string; compressed: boolean; rawLength: number }>;
@@ -336,6 +408,34 @@ function transferable(data: Uint8Array, mayTake: boolean): ArrayBuffer {
   copy.set(data);
   return copy.buffer;
 }
+
+/** A file's status (fstat) right after it was read. */
+export interface ReadFileStat {
+  mode: bigint;
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/** What WorkerPool.readFiles made of one small file. */
+export type SmallFileRead =
+  | { error: { stage: 'open' | 'read'; code?: string; message: string } }
+  | {
+      error?: undefined;
+      /** Bytes read (one more than listed: the file grew). */
+      size: number;
+      stat: ReadFileStat;
+      /** Hex SHA-256 of the bytes read. */
+      sha256: string;
+      /** True when every byte read is zero (nothing sealed). */
+      zero?: boolean;
+      /** Blob ID of the bytes, when there are any and not all zero; its record is in the batch's records. */
+      id?: string;
+      recordLength?: number;
+      compressed?: boolean;
+    };
 
 /** Result of compressing one blob: the zstd frame, or the input itself when zstd did not shrink it. */
 export interface CompressResult {
@@ -702,6 +802,48 @@ export class WorkerPool {
       },
     );
     return true;
+  }
+
+  /** Worker threads this pool may run (0: everything on the calling thread). */
+  get workerCount(): number {
+    return this.size;
+  }
+
+  /**
+   * Read small files (each listed with `sizes[i]` bytes, read with one read of
+   * up to one byte more) on a worker, with `flags` for open(2); hash, identify
+   * and seal each (associated data `aadPrefix` + blob ID). One job for the
+   * batch; the records come back concatenated, in file order. Needs workers
+   * and both keys.
+   */
+  async readFiles(
+    paths: readonly Uint8Array[],
+    sizes: readonly number[],
+    flags: number,
+    aadPrefix: string,
+  ): Promise<{ files: SmallFileRead[]; records: Buffer }> {
+    if (this.size === 0 || !this.sealKey || !this.blobIdKey) {
+      throw new Error('this worker pool cannot read files: it has no workers or no keys');
+    }
+    const lengths = paths.map((p) => p.length);
+    const joined = Buffer.allocUnsafeSlow(lengths.reduce((n, l) => n + l, 0));
+    let at = 0;
+    for (const path of paths) {
+      joined.set(path, at);
+      at += path.length;
+    }
+    const result = await this.submit({
+      op: 'readFiles',
+      data: joined.buffer,
+      lengths,
+      sizes: [...sizes],
+      flags,
+      aad: aadPrefix,
+    });
+    if (result.files?.length !== paths.length) {
+      throw new Error(`a worker returned ${result.files?.length} results for ${paths.length} files`);
+    }
+    return { files: result.files, records: Buffer.from(result.data) };
   }
 
   /** Stop the worker threads; pending jobs fail. */

@@ -298,6 +298,8 @@ export class FileCache {
     }
   }
 
+  private flushing: Promise<void> = Promise.resolve();
+
   private async writeSection(dir: DirRecord): Promise<SectionRef | undefined> {
     if (dir.files.length === 0 && dir.dirs.length === 0) return undefined;
     const bytes = Buffer.from(JSON.stringify({ files: dir.files, dirs: dir.dirs }));
@@ -314,7 +316,14 @@ export class FileCache {
     this.written += bytes.length;
   }
 
-  private async flush(): Promise<void> {
+  /** Flushes run one after another: directories close concurrently (walk.ts), writes go in order. */
+  private flush(): Promise<void> {
+    const run = this.flushing.then(() => this.flushNow());
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async flushNow(): Promise<void> {
     if (this.batchBytes === 0) return;
     const data = Buffer.concat(this.batch, this.batchBytes);
     this.batch = [];

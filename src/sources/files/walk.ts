@@ -26,6 +26,7 @@ import { monotonicMs } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Chunker, Repo } from '../../repository/api.js';
+import { SmallFileStore } from '../../repository/smallFiles.js';
 import type { NodeType, TreeNode } from '../../repository/tree.js';
 import type { Accounts } from './accounts.js';
 import { CachedDir, cacheName, DirRecord, type FileCache, type FileIdentity } from './cache.js';
@@ -64,6 +65,11 @@ export interface WalkerOptions {
   hooks?: BackupHooks;
   /** Files read at once (default 4). */
   fileConcurrency?: number;
+  /**
+   * Small files in flight at once when the repository's workers read them in
+   * batches (default 256; see smallFiles.ts).
+   */
+  smallFileConcurrency?: number;
   /** saveBlob calls in flight across all files (default 8). */
   blobConcurrency?: number;
   /**
@@ -108,6 +114,9 @@ interface FileInfo {
   sha256: string;
   size: number;
 }
+
+/** What the checks after a read use of a file's status. */
+type FileStatus = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeNs' | 'isFile'>;
 
 const OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 const PROGRESS_EVERY_MS = 100;
@@ -157,6 +166,9 @@ export class TreeWalker {
   private readonly fileSlots: Semaphore;
   private readonly blobSlots: Semaphore;
   private readonly chunker: Chunker;
+  /** The repository's batched small-file reader, and the slots of the small files waiting on it. */
+  private readonly smallFiles: SmallFileStore | undefined;
+  private readonly smallFileSlots: Semaphore;
   /** First occurrence of each multiply-linked inode in this run, so its content is stored once. */
   private readonly hardlinks = new Map<string, Promise<FileInfo | undefined>>();
   private fatal: { err: unknown } | undefined;
@@ -169,6 +181,9 @@ export class TreeWalker {
     this.fileSlots = new Semaphore(o.fileConcurrency ?? 4);
     this.blobSlots = new Semaphore(o.blobConcurrency ?? 8);
     this.chunker = o.repo.chunker();
+    // The read hooks (tests) need the reads on this thread, between the read and the fstat after it.
+    this.smallFiles = o.hooks ? undefined : o.repo.smallFileStore?.(OPEN_FLAGS);
+    this.smallFileSlots = new Semaphore(o.smallFileConcurrency ?? 256);
   }
 
   /** Back up one top-level path `parent/name`; returns its node, or undefined if it was left out. */
@@ -270,23 +285,37 @@ export class TreeWalker {
           continue;
         }
         stack.pop();
-        await Promise.all(frame.pending);
-        this.checkFatal();
-        if (this.o.xattrs) await this.attachChildXattrs(frame);
         if (frame.holder) {
+          await Promise.all(frame.pending);
+          this.checkFatal();
+          if (this.o.xattrs) await this.attachChildXattrs(frame);
           await this.o.cache?.closeTop(frame.cacheName, frame.record);
           continue;
         }
-        const node = await this.closeDir(frame);
-        if (!node) continue;
+        // The walk goes on while this directory's last files are stored (small files go in batches to
+        // the workers: waiting here would stall the walk once per directory); its parent waits for it.
         const parent = stack[stack.length - 1]!;
-        parent.nodes.push(node);
-        await this.o.cache?.closeDir(frame.record, frame.cacheName, parent.record);
+        parent.pending.push(
+          this.finishDir(frame, parent).catch((err: unknown) => {
+            this.fatal ??= { err };
+          }),
+        );
       }
     } finally {
       // On failure, let started reads finish before the caller tears things down.
       await Promise.allSettled(stack.flatMap((f) => f.pending));
     }
+  }
+
+  /** Once a directory's files (and subdirectories) are done: store its tree, add its node to `parent`. */
+  private async finishDir(frame: Frame, parent: Frame): Promise<void> {
+    await Promise.all(frame.pending);
+    this.checkFatal();
+    if (this.o.xattrs) await this.attachChildXattrs(frame);
+    const node = await this.closeDir(frame);
+    if (!node) return;
+    parent.nodes.push(node);
+    await this.o.cache?.closeDir(frame.record, frame.cacheName, parent.record);
   }
 
   private async closeDir(frame: Frame): Promise<TreeNode | undefined> {
@@ -438,7 +467,8 @@ export class TreeWalker {
     node: TreeNode,
     st: BigIntStats,
   ): Promise<void> {
-    const release = await this.fileSlots.acquire();
+    const batched = this.smallFiles !== undefined && st.size < SmallFileStore.MAX_SIZE;
+    const release = await (batched ? this.smallFileSlots : this.fileSlots).acquire();
     const task = this.backupFile(parent, key, abs, node, st)
       .then(
         (done) => {
@@ -580,6 +610,9 @@ export class TreeWalker {
     st: BigIntStats,
     identity: FileIdentity,
   ): Promise<FileInfo | undefined> {
+    if (this.smallFiles && st.size < SmallFileStore.MAX_SIZE) {
+      return this.batchedSmallFile(this.smallFiles, dir, key, abs, st, identity);
+    }
     const shown = showPath(abs);
     let fd: number;
     try {
@@ -603,6 +636,39 @@ export class TreeWalker {
     }
   }
 
+  /** smallFileContent by the repository's workers: the same warnings and checks, from their verdict. */
+  private async batchedSmallFile(
+    store: SmallFileStore,
+    dir: Frame,
+    key: string,
+    abs: Buffer,
+    st: BigIntStats,
+    identity: FileIdentity,
+  ): Promise<FileInfo | undefined> {
+    this.checkAbort();
+    const read = await store.store(abs, Number(st.size));
+    const shown = showPath(abs);
+    if (!read.ok) {
+      if (read.stage === 'open') this.unreadable(shown, 'cannot open', read.error);
+      else this.warn(`cannot read ${shown} (${read.error.message}); skipped`);
+      return undefined;
+    }
+    this.stats.readBytes += read.size;
+    this.progress(read.size);
+    const after: FileStatus = {
+      ...read.stat,
+      isFile: () => (read.stat.mode & BigInt(fsConstants.S_IFMT)) === BigInt(fsConstants.S_IFREG),
+    };
+    const stored: StoredContent = {
+      content: read.content,
+      sha256: read.sha256,
+      size: read.size,
+      addedBytes: read.stored ? read.size : 0,
+      newBlobs: read.stored ? 1 : 0,
+    };
+    return this.afterRead(dir, key, identity, st, after, stored, shown);
+  }
+
   private contentOptions(): StoreContentOptions {
     return {
       chunker: this.chunker,
@@ -621,7 +687,7 @@ export class TreeWalker {
     key: string,
     identity: FileIdentity,
     st: BigIntStats,
-    after: BigIntStats,
+    after: FileStatus,
     stored: StoredContent,
     shown: string,
   ): FileInfo | undefined {
@@ -647,7 +713,7 @@ export class TreeWalker {
     return { content: stored.content, sha256: stored.sha256, size: stored.size };
   }
 
-  private sameFile(opened: BigIntStats, listed: BigIntStats): boolean {
+  private sameFile(opened: FileStatus, listed: BigIntStats): boolean {
     return opened.isFile() && opened.ino === listed.ino && opened.dev === listed.dev;
   }
 

@@ -14,6 +14,9 @@ import {
   type FilesSpec,
 } from '../../../../src/sources/files/index.js';
 import { FakeRepo } from '../../../helpers/fakeRepo.js';
+import { initRepository } from '../../../../src/repository/repository.js';
+import { MemoryStorage } from '../../../../src/storage/memory.js';
+import { testOptions } from '../../repository/helpers.js';
 
 const spec = (paths: string[], more: Partial<FilesSpec> = {}): FilesSpec => ({
   paths,
@@ -106,6 +109,32 @@ describe('backupFiles', () => {
     expect(result.stats.files).toBe(1);
     const names = await treeNames(repo, result.tree, src);
     expect(names).toEqual(['fine', 'locked-dir']);
+  });
+
+  it('gives the same verdicts when the repository workers read the small files', async () => {
+    await chmod(dir, 0o755);
+    const src = join(dir, 'src');
+    await mkdir(join(src, 'sub', 'deeper'), { recursive: true });
+    await writeFile(join(src, 'secret'), 'nope');
+    await writeFile(join(src, 'fine'), 'yes');
+    for (let i = 0; i < 100; i++) await writeFile(join(src, 'sub', `n${i}`), `file ${i % 10}\n`);
+    await writeFile(join(src, 'sub', 'deeper', 'big'), randomBytes(300 * 1024));
+    await chmod(join(src, 'secret'), 0o000);
+    await chmod(join(src, 'sub'), 0o755);
+    await chmod(src, 0o755);
+    const repo = await initRepository(new MemoryStorage(), 'pw', testOptions({ compressionWorkers: 2 }));
+    try {
+      expect(repo.smallFileStore(0)).toBeDefined();
+      const result = await asUnprivileged(() => backupFiles(repo, spec([src]), { logger: silentLogger }));
+      expect(result.partial).toBe(true);
+      expect(result.warnings).toHaveLength(1);
+      expect(result.warnings[0]).toMatch(/cannot open .*secret.*EACCES/);
+      expect(result.stats.files).toBe(102);
+      // 10 distinct small contents, 'fine', and the big file's chunk.
+      expect(result.stats.newBlobs).toBe(12);
+    } finally {
+      await repo.close();
+    }
   });
 
   it('warns about a file that grows while being read and stores what was read', async () => {
