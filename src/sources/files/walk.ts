@@ -120,6 +120,8 @@ type FileStatus = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeN
 
 const OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 const PROGRESS_EVERY_MS = 100;
+/** Directories closed beside the walk at most (see drain). */
+const MAX_CLOSING_DIRS = 32;
 const SMALL_FILE_N = BigInt(SMALL_FILE);
 const SYNC_READ_MAX_N = BigInt(SYNC_READ_MAX);
 
@@ -272,6 +274,8 @@ export class TreeWalker {
   /** Run the walk until the holder frame has visited all its names. */
   private async drain(holder: Frame): Promise<void> {
     const stack: Frame[] = [holder];
+    /** Directories whose closing runs beside the walk, oldest first. */
+    const closingDirs: Promise<void>[] = [];
     try {
       while (stack.length > 0) {
         this.checkAbort();
@@ -294,12 +298,15 @@ export class TreeWalker {
         }
         // The walk goes on while this directory's last files are stored (small files go in batches to
         // the workers: waiting here would stall the walk once per directory); its parent waits for it.
+        // At most MAX_CLOSING_DIRS wait so: unbounded, an unchanged re-run of /usr/share left 2,500 of
+        // its 3,300 directories in memory (+60 MiB).
         const parent = stack[stack.length - 1]!;
-        parent.pending.push(
-          this.finishDir(frame, parent).catch((err: unknown) => {
-            this.fatal ??= { err };
-          }),
-        );
+        const closing = this.finishDir(frame, parent).catch((err: unknown) => {
+          this.fatal ??= { err };
+        });
+        parent.pending.push(closing);
+        closingDirs.push(closing);
+        if (closingDirs.length > MAX_CLOSING_DIRS) await closingDirs.shift();
       }
     } finally {
       // On failure, let started reads finish before the caller tears things down.
