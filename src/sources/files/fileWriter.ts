@@ -13,17 +13,16 @@
  * back from the file then, only its own range. The file is never read back
  * as a whole: for a sparse image that cost a second pass over every hole.
  *
- * Creating the file is asynchronous (start()): it is the costly call of a
- * restore, and several creations run at once on the thread pool. Everything
- * after it is synchronous on purpose: writes into the page cache and the
- * metadata calls on an open descriptor cost less than a thread-pool round
- * trip (docs/performance.md, "Where lifeboat loses time").
+ * Every file call is synchronous on purpose, the creation included: writes
+ * into the page cache, a create and the metadata calls on an open descriptor
+ * cost less than a thread-pool round trip (docs/performance.md, "Where
+ * lifeboat loses time").
  */
 import {
   closeSync,
   constants as fsConstants,
   ftruncateSync,
-  open,
+  openSync,
   readSync,
   unlinkSync,
   writeSync,
@@ -133,19 +132,23 @@ export class ContentFile {
     return this.fd !== undefined;
   }
 
-  /** Create `dest` (once; later calls return the same promise). O_EXCL | O_NOFOLLOW: never through a symlink. */
+  /**
+   * Create `dest` (once; later calls return the same promise). O_EXCL | O_NOFOLLOW: never through a
+   * symlink. Synchronous, like the writes: on the thread pool each creation cost the calling thread a
+   * wake-up of a pool thread and its own slice of the two cores, more than the create itself
+   * (docs/performance.md, "restore: files created on the calling thread").
+   */
   start(): Promise<void> {
-    this.opening ??= new Promise((resolve, reject) => {
-      open(this.dest, this.createFlags, 0o600, (err, fd) => {
-        if (err) return reject(err);
-        this.created = true;
-        this.fd = fd;
-        if (!this.discarded) return resolve();
-        // Discarded while being created: nothing may be left behind.
-        this.discard();
-        reject(new Error(`${this.dest.toString()} was discarded`));
-      });
-    });
+    this.opening ??= (() => {
+      if (this.discarded) return Promise.reject(new Error(`${this.dest.toString()} was discarded`));
+      try {
+        this.fd = openSync(this.dest, this.createFlags, 0o600);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+      this.created = true;
+      return Promise.resolve();
+    })();
     return this.opening;
   }
 

@@ -164,6 +164,9 @@ function tempSibling(abs: Buffer): Buffer {
   ]);
 }
 
+/** Errors of the target itself, not of one entry: the restore stops (see stopIfTargetUnusable). */
+const TARGET_UNUSABLE = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
+
 /** Restore `treeId` into `targetDir` (see file comment); never throws for a single bad entry. */
 export async function restoreTree(
   repo: Repo,
@@ -185,6 +188,8 @@ class Restorer {
   /** Hardlinks not yet linked nor handed to the content pipeline (their first copy is pending). */
   private readonly undecidedLinks = new Set<Promise<void>>();
   private fatal: { err: unknown } | undefined;
+  /** The target directory (for the message when it cannot take more). */
+  private target = '';
   private lastProgress = 0;
   private currentPath = '';
 
@@ -208,6 +213,7 @@ class Restorer {
   }
 
   async run(treeId: BlobId, target: string): Promise<RestoreResult> {
+    this.target = target;
     // Load the root first: a wrong ID or a damaged root fails before anything is created.
     const root = await this.repo.loadTree(treeId);
     if (!Array.isArray(root?.nodes))
@@ -539,7 +545,7 @@ class Restorer {
         await file.done;
       } catch (err) {
         if (err instanceof InterruptedError || this.o.signal?.aborted) this.fatal ??= { err };
-        else this.error(rel, message(err));
+        else if (!this.stopIfTargetUnusable(err)) this.error(rel, message(err));
       } finally {
         decide();
       }
@@ -605,8 +611,27 @@ class Restorer {
     file.discard();
     file.firstOf?.(undefined);
     if (err instanceof InterruptedError || this.o.signal?.aborted) this.fatal ??= { err };
-    else this.error(file.rel, message(err));
+    else if (!this.stopIfTargetUnusable(err)) this.error(file.rel, message(err));
     file.settle();
+  }
+
+  /**
+   * A full, over-quota or read-only target fails every entry after this one: stop the restore with
+   * one error that says so, instead of one per remaining file. True when it stopped.
+   */
+  private stopIfTargetUnusable(err: unknown): boolean {
+    if (!isErrnoException(err) || !TARGET_UNUSABLE.has(err.code ?? '')) return false;
+    this.fatal ??= {
+      err: new RestoreTargetError(`cannot write to ${this.target}: ${message(err)}`, {
+        hint:
+          err.code === 'EROFS'
+            ? 'The target file system is read-only: restore somewhere writable.'
+            : 'Free space on the target file system (or raise the quota), or restore into another --target; ' +
+              'files restored so far are complete and verified.',
+        cause: err,
+      }),
+    };
+    return true;
   }
 
   private async placeLink(first: Buffer, abs: Buffer, replace: boolean): Promise<void> {
@@ -725,7 +750,7 @@ class Restorer {
       await fn();
     } catch (err) {
       if (err instanceof InterruptedError) throw err;
-      this.error(rel, message(err));
+      if (!this.stopIfTargetUnusable(err)) this.error(rel, message(err));
     }
   }
 
