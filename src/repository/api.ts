@@ -4,6 +4,7 @@
  * blobs, build trees and commit one snapshot.
  */
 import type { SmallFileStore } from './smallFiles.js';
+import type { WriteFiles } from './workerPool.js';
 import type { Readable } from 'node:stream';
 import type { BlobId, Tree } from './tree.js';
 
@@ -157,6 +158,8 @@ export interface Repo {
    * in batches (smallFiles.ts); undefined when it cannot for this repository.
    */
   smallFileStore?(openFlags: number): SmallFileStore | undefined;
+  /** Optional: restored small files written by the repository's workers in batches (restore.ts). */
+  smallFileWriter?(): WriteFiles | undefined;
   /** Read, decrypt and verify a blob; throws IntegrityError on any mismatch. */
   loadBlob(id: BlobId): Promise<Uint8Array>;
   /** Plaintext length of a stored blob, when known without reading it (optional: batch restore). */

@@ -47,7 +47,7 @@ import {
   joinParts,
   type ChunkerParams,
 } from './chunker.js';
-import { WorkerPool, type SmallFileRead } from './workerPool.js';
+import { WorkerPool, type SmallFileRead, type WriteFiles } from './workerPool.js';
 import {
   associatedData,
   computeBlobId,
@@ -414,6 +414,15 @@ export class Repository implements Repo {
     return new SmallFileStore(this.pool, associatedData.blob('data', ''), openFlags, (files, records) =>
       this.acceptSealedFiles(files, records),
     );
+  }
+
+  /**
+   * Restored small files written by the workers (WorkerPool.writeFiles), for
+   * a restore that has many; undefined without workers.
+   */
+  smallFileWriter(): WriteFiles | undefined {
+    if (this.pool.workerCount === 0) return undefined;
+    return (writes, contents, names) => this.pool.writeFiles(writes, contents, names);
   }
 
   /**

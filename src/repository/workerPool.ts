@@ -61,7 +61,10 @@ const INLINE_HASH_LIMIT = 256 * 1024;
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { closeSync, fstatSync, openSync, readSync } = require('node:fs');
+const {
+  closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, futimesSync, openSync, readSync, renameSync,
+  unlinkSync, writeSync,
+} = require('node:fs');
 const { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } = require('node:crypto');
 const zstd = require(workerData.zstdPath);
 const binding = require(workerData.zstdBindingPath);
@@ -182,6 +185,50 @@ function readSmallFile(path, size, flags) {
     } catch {}
   }
 }
+// writeFiles: one restored small file created (never through a symlink: the caller's flags), checked against
+// its SHA-256, written (aligned 64 KiB blocks of zeros left as holes), given owner, mode and mtime, and moved
+// into place; on any failure nothing is left behind.
+function writeSmallFile(dest, final, bytes, f) {
+  if (f.sha256 !== undefined && createHash('sha256').update(bytes).digest('hex') !== f.sha256) {
+    return { error: { stage: 'verify', message: 'restored content does not match the SHA-256 recorded at backup' } };
+  }
+  let fd;
+  try {
+    fd = openSync(dest, f.flags, 0o600);
+  } catch (err) {
+    return { error: { stage: 'create', code: err.code, message: String(err.message) } };
+  }
+  try {
+    let holes = false;
+    for (let at = 0; at < bytes.length; at += 65536) {
+      const block = bytes.subarray(at, Math.min(bytes.length, at + 65536));
+      if (block.length === 65536 && allZero(block)) {
+        holes = true;
+        continue;
+      }
+      for (let done = 0; done < block.length; ) done += writeSync(fd, block, done, block.length - done, at + done);
+    }
+    if (holes) ftruncateSync(fd, bytes.length);
+    if (f.uid >= 0) fchownSync(fd, f.uid, f.gid);
+    fchmodSync(fd, f.mode);
+    futimesSync(fd, f.mtime, f.mtime);
+    const closing = fd;
+    fd = undefined;
+    closeSync(closing);
+    if (final) renameSync(dest, final);
+    return {};
+  } catch (err) {
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {}
+    }
+    try {
+      unlinkSync(dest);
+    } catch {}
+    return { error: { stage: 'write', code: err.code, message: String(err.message) } };
+  }
+}
 function allZero(bytes) {
   if (bytes[0] !== 0) return false;
   if (zeroBuf.length < bytes.length) zeroBuf = Buffer.alloc(bytes.length);
@@ -247,6 +294,24 @@ parentPort.on('message', (job) => {
       }
       const records = own(Buffer.concat(pieces));
       parentPort.postMessage({ seq: job.seq, result: records, files }, [records]);
+    } else if (job.op === 'writeFiles') {
+      // Small files of a restore: contents back to back in data, paths back to back in names.
+      const contents = Buffer.from(job.data);
+      const names = Buffer.from(job.names);
+      const files = [];
+      let at = 0;
+      let nameAt = 0;
+      for (const f of job.writes) {
+        const bytes = contents.subarray(at, at + f.length);
+        at += f.length;
+        const dest = names.subarray(nameAt, nameAt + f.destLength);
+        nameAt += f.destLength;
+        const final = f.finalLength > 0 ? names.subarray(nameAt, nameAt + f.finalLength) : undefined;
+        nameAt += f.finalLength;
+        files.push(writeSmallFile(dest, final, bytes, f));
+      }
+      // The contents buffer goes back to be filled again.
+      parentPort.postMessage({ seq: job.seq, result: job.data, written: files }, [job.data]);
     } else if (job.op === 'open') {
       const { plain, payload, failure } = open(input, job);
       const result = plain && !job.verifyOnly ? own(plain) : EMPTY;
@@ -311,6 +376,8 @@ interface JobResult {
   failures?: Array<{ index: number; failure: OpenFailure }>;
   /** readFiles: what became of each file; the sealed records of those with an `id` lie in `data`, in order. */
   files?: SmallFileRead[];
+  /** writeFiles: what became of each file (no error: written and in place). */
+  written?: SmallFileWritten[];
 }
 
 /** What is posted to a worker (besides `seq`). */
@@ -325,7 +392,8 @@ interface JobMessage {
     | 'verifyBatch'
     | 'hashUpdate'
     | 'hashDigest'
-    | 'readFiles';
+    | 'readFiles'
+    | 'writeFiles';
   /** Moved to the worker (detached here) unless it is a SharedArrayBuffer or absent. */
   data?: ArrayBuffer | SharedArrayBuffer;
   /** seal, open: the associated data; readFiles: its prefix, to which each blob's ID is appended. */
@@ -337,6 +405,9 @@ interface JobMessage {
    * readFiles: the paths lie back to back in `data`; their lengths.
    */
   lengths?: number[];
+  /** writeFiles: each file (contents back to back in `data`, paths back to back in `names`). */
+  writes?: WriteFileSpec[];
+  names?: ArrayBuffer;
   /** readFiles: the size each file was listed with, and the open(2) flags. */
   sizes?: number[];
   flags?: number;
@@ -450,6 +521,36 @@ export type SmallFileRead =
       recordLength?: number;
       compressed?: boolean;
     };
+
+/** How writeFiles writes one file (its contents and paths travel in the job's buffers). */
+export interface WriteFileSpec {
+  /** Content bytes. */
+  length: number;
+  /** Bytes of the path created, and of the path it is renamed to afterwards (0: none). */
+  destLength: number;
+  finalLength: number;
+  /** open(2) flags for the creation (O_CREAT | O_EXCL | O_NOFOLLOW …). */
+  flags: number;
+  /** Owner to set (uid -1: leave it), mode, mtime in seconds. */
+  uid: number;
+  gid: number;
+  mode: number;
+  mtime: number;
+  /** The content's recorded SHA-256: checked before anything is created. */
+  sha256?: string;
+}
+
+/** WorkerPool.writeFiles, as a repository hands it out. */
+export type WriteFiles = (
+  writes: WriteFileSpec[],
+  contents: Buffer,
+  names: Buffer,
+) => Promise<{ written: SmallFileWritten[]; contents: Buffer }>;
+
+/** What writeFiles made of one file. */
+export interface SmallFileWritten {
+  error?: { stage: 'verify' | 'create' | 'write'; code?: string; message: string };
+}
 
 /** Result of compressing one blob: the zstd frame, or the input itself when zstd did not shrink it. */
 export interface CompressResult {
@@ -858,6 +959,31 @@ export class WorkerPool {
       throw new Error(`a worker returned ${result.files?.length} results for ${paths.length} files`);
     }
     return { files: result.files, records: Buffer.from(result.data) };
+  }
+
+  /**
+   * Create, check, write and finish restored small files on a worker, in one
+   * job (see writeSmallFile in the worker's source): `contents` holds their
+   * bytes back to back and `names` their paths, as `writes` lays them out.
+   * Resolves with one verdict per file, in order, and `contents` handed back
+   * for the next batch; rejects only when the job itself failed.
+   */
+  async writeFiles(
+    writes: WriteFileSpec[],
+    contents: Buffer,
+    names: Buffer,
+  ): Promise<{ written: SmallFileWritten[]; contents: Buffer }> {
+    if (this.size === 0) throw new Error('this worker pool has no workers to write files with');
+    const result = await this.submit({
+      op: 'writeFiles',
+      data: transferable(contents, true),
+      names: transferable(names, false),
+      writes,
+    });
+    if (result.written?.length !== writes.length) {
+      throw new Error(`a worker returned ${result.written?.length} results for ${writes.length} files`);
+    }
+    return { written: result.written, contents: Buffer.from(result.data) };
   }
 
   /** Stop the worker threads; pending jobs fail. */

@@ -11,17 +11,19 @@
 // b = 1 GiB cut of a tar of /usr/lib, c = sparse 1 GiB ext4 image file
 // (c needs root). For each dataset, in one run, both tools do: first backup,
 // unchanged re-run, re-run after a ~1 % change, full restore into an empty
-// directory, check --read-data. Every step is a whole process under
-// /usr/bin/time (wall, user+sys CPU, peak RSS) — start-up, key derivation and
-// everything else a user waits for included. The repository is measured with
-// `du -sb` after each backup. Which tool goes first alternates per step and
-// per round; --repeat N runs N rounds on fresh repositories and prints the
-// medians (the ratio: median over rounds of each back-to-back pair). --cold drops the page cache before each step (root only); by
-// default both tools run warm. Restores are compared with the data (diff -r)
-// outside the timing. Logs, results.json and results.md land in the work dir.
+// directory (as root on a fresh ext4 made for the dataset, see restoreArea),
+// check --read-data. Every step is a whole process under /usr/bin/time
+// (wall, user+sys CPU, peak RSS) — start-up, key derivation and everything
+// else a user waits for included. The repository is measured with `du -sb`
+// after each backup. Which tool goes first alternates per step and per
+// round; --repeat N runs N rounds on fresh repositories and prints the
+// medians (the ratio: median over rounds of each back-to-back pair). --cold
+// drops the page cache before each step (root only); by default both tools
+// run warm. Restores are compared with the data (diff -r) outside the
+// timing. Logs, results.json and results.md land in the work dir.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -139,6 +141,38 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+/**
+ * Where one dataset's restores go. As root: a fresh ext4 with a journal on a loop image, made for the
+ * dataset. The root file system of the machine these numbers come from is ext4 without a journal, and there
+ * creating an inode first skips every inode of its group freed in the last minutes (the kernel's
+ * recently_deleted()): after any large deletion (an earlier dataset's files, an earlier run, a person's rm)
+ * restoring /usr/share cost 5–15x the system time, for whichever tool ran. Without root: a plain directory.
+ */
+async function restoreArea(id) {
+  const dir = join(work, 'restores', id);
+  const image = join(work, `restores-${id}.img`);
+  try {
+    sh('umount', [dir]); // left mounted by an interrupted run
+  } catch {
+    // not mounted
+  }
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  if (!isRoot) return { dir, dispose: () => rm(dir, { recursive: true, force: true }) };
+  await writeFile(image, '');
+  await truncate(image, Math.ceil(8 * scale) * 1024 * MiB);
+  sh('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', image]);
+  sh('mount', ['-o', 'loop', image, dir]);
+  return {
+    dir,
+    async dispose() {
+      sh('umount', [dir]);
+      await rm(image, { force: true });
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function runDataset(id, bin, env) {
   const ds = DATASETS[id];
   const dataDir = join(work, 'data', id);
@@ -153,8 +187,8 @@ async function runDataset(id, bin, env) {
   /** samples[step][tool] = list of { wall, cpu, rssKiB, repoBytes, load } over rounds */
   const samples = Object.fromEntries(STEPS.map((s) => [s.key, { lifeboat: [], restic: [] }]));
   const changes = [];
-  const restoresDir = join(work, 'restores', id);
-  await rm(restoresDir, { recursive: true, force: true });
+  const restores = await restoreArea(id);
+  const restoresDir = restores.dir;
   for (let round = 0; round < rounds; round++) {
     const runDir = join(work, 'run', id);
     await rm(runDir, { recursive: true, force: true });
@@ -209,7 +243,7 @@ async function runDataset(id, bin, env) {
     }
     if (!values.keep || round < rounds - 1) await rm(runDir, { recursive: true, force: true });
   }
-  await rm(restoresDir, { recursive: true, force: true });
+  await restores.dispose();
   if (!values.keep) await rm(dataDir, { recursive: true, force: true });
 
   const loads = Object.values(samples).flatMap((byTool) =>

@@ -41,9 +41,11 @@ import { monotonicMs } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
+import type { SmallFileWritten } from '../../repository/workerPool.js';
 import type { BlobId, Tree, TreeNode } from '../../repository/tree.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { RestoreTargetError } from './errors.js';
+import { MAX_SIZE as SMALL_WRITE_MAX, SmallFileWrites } from './smallFileWrites.js';
 import { ContentFile } from './fileWriter.js';
 import { isUtf8, joinRaw, nameBytes } from './names.js';
 import { createPathFilter, type PathFilter } from './pathFilter.js';
@@ -130,6 +132,67 @@ class RestoringFile extends ContentFile {
   }
 }
 
+/**
+ * A file of one chunk written whole by a worker (smallFileWrites.ts): nothing
+ * is created until its chunk has arrived; the pipeline then finishes it, and
+ * Restorer.wholeFileWritten hands it over.
+ */
+class WholeFile extends RestoringFile {
+  private data: Buffer | undefined;
+
+  constructor(
+    parent: Frame,
+    node: TreeNode,
+    abs: Buffer,
+    rel: string,
+    dest: Buffer,
+    lengthOf: (id: BlobId) => number | undefined,
+    firstOf: ((path: Buffer | undefined) => void) | undefined,
+    hash: RestoreHash,
+    private readonly writes: SmallFileWrites,
+  ) {
+    super(parent, node, abs, rel, dest, lengthOf, firstOf, hash);
+  }
+
+  override get complete(): boolean {
+    return this.data !== undefined;
+  }
+
+  override get ready(): boolean {
+    return true;
+  }
+
+  override start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Keep the (verified) chunk; the reader waits while too much is queued for the workers. */
+  override write(_index: number, data: Uint8Array): Promise<void> | undefined {
+    this.data = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    return this.writes.backlog();
+  }
+
+  /** The chunk, once: the file no longer holds it (it is copied into a batch at once). */
+  takeData(): Buffer {
+    const data = this.data;
+    if (!data) throw new Error(`${this.dest.toString()} has no content yet`);
+    this.data = Buffer.alloc(0);
+    return data;
+  }
+}
+
+/** A worker's verdict on a file it could not write, as the error the calling thread would have met. */
+function writeFailure(failure: NonNullable<SmallFileWritten['error']>): Error {
+  if (failure.stage === 'verify') {
+    return new IntegrityError(
+      'restored content does not match the SHA-256 recorded at backup; the file was removed',
+    );
+  }
+  const err: NodeJS.ErrnoException = new Error(failure.message);
+  if (failure.code !== undefined) err.code = failure.code;
+  return err;
+}
+
 // Read-write: a chunk that arrived ahead of its turn may be read back for the SHA-256 (fileWriter.ts).
 const CREATE_FLAGS = fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
@@ -192,6 +255,8 @@ class Restorer {
   private target = '';
   private lastProgress = 0;
   private currentPath = '';
+  /** Files of one small chunk go whole to the repository's workers (when it has them). */
+  private readonly smallWrites: SmallFileWrites | undefined;
 
   constructor(
     private readonly repo: Repo,
@@ -199,6 +264,8 @@ class Restorer {
     private readonly accounts: Accounts,
   ) {
     this.filter = createPathFilter(o.include ?? [], []);
+    const writeFiles = o.dryRun ? undefined : repo.smallFileWriter?.();
+    this.smallWrites = writeFiles && new SmallFileWrites(writeFiles);
     this.content = new ContentPipeline<RestoringFile>(repo, {
       done: (file) => void this.fileWritten(file),
       failed: (file, err) => this.fileFailed(file, err),
@@ -563,6 +630,16 @@ class Restorer {
     const lengthOf = (id: BlobId) => this.repo.blobLength?.(id);
     const hash = restoreHash(node.size ?? 0, this.repo.contentHasher?.bind(this.repo));
     const dest = replace ? tempSibling(abs) : abs;
+    const content = node.content ?? [];
+    const size = node.size ?? 0;
+    if (
+      this.smallWrites &&
+      content.length === 1 &&
+      typeof content[0] === 'string' &&
+      size < SMALL_WRITE_MAX
+    ) {
+      return new WholeFile(parent, node, abs, rel, dest, lengthOf, firstOf, hash, this.smallWrites);
+    }
     return new RestoringFile(parent, node, abs, rel, dest, lengthOf, firstOf, hash);
   }
 
@@ -572,6 +649,7 @@ class Restorer {
    * Never rejects.
    */
   private async fileWritten(file: RestoringFile): Promise<void> {
+    if (file instanceof WholeFile) return this.wholeFileWritten(file);
     const node = file.node;
     try {
       const written = await file.finish();
@@ -599,6 +677,42 @@ class Restorer {
       this.fileFailed(file, err);
       return;
     }
+    this.fileInPlace(file);
+  }
+
+  /** fileWritten for a WholeFile: the same checks and metadata, by a worker. Never rejects. */
+  private async wholeFileWritten(file: WholeFile): Promise<void> {
+    const node = file.node;
+    try {
+      const data = file.takeData();
+      if (data.length !== (node.size ?? 0)) {
+        throw new IntegrityError(
+          `content is ${data.length} bytes but the snapshot records ${node.size ?? 0}`,
+        );
+      }
+      const owner = this.isRoot ? this.owner(node) : { uid: -1, gid: -1 };
+      const written = await this.smallWrites!.write({
+        dest: file.dest,
+        ...(file.dest !== file.abs ? { final: file.abs } : {}),
+        data,
+        flags: CREATE_FLAGS,
+        uid: owner.uid,
+        gid: owner.gid,
+        mode: node.mode,
+        mtime: mtimeSeconds(node.mtimeNs),
+        ...(node.sha256 === undefined ? {} : { sha256: node.sha256 }),
+      });
+      if (written.error) throw writeFailure(written.error);
+    } catch (err) {
+      this.fileFailed(file, err);
+      return;
+    }
+    this.fileInPlace(file);
+  }
+
+  /** A file is restored: count it, queue its xattrs, let its hardlinks follow. */
+  private fileInPlace(file: RestoringFile): void {
+    const node = file.node;
     if (node.xattrs) file.parent.xattrs.push({ path: file.abs, attrs: node.xattrs });
     this.result.files++;
     this.progress();
