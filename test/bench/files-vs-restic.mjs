@@ -11,7 +11,7 @@
 // b = 1 GiB cut of a tar of /usr/lib, c = sparse 1 GiB ext4 image file
 // (c needs root). For each dataset, in one run, both tools do: first backup,
 // unchanged re-run, re-run after a ~1 % change, full restore into an empty
-// directory (as root on a fresh ext4 made for the dataset, see restoreArea),
+// directory (as root on a fresh ext4 made for that restore, see restoreArea),
 // check --read-data. Every step is a whole process under /usr/bin/time
 // (wall, user+sys CPU, peak RSS) — start-up, key derivation and everything
 // else a user waits for included. The repository is measured with `du -sb`
@@ -142,8 +142,10 @@ const median = (xs) => {
 };
 
 /**
- * Where one dataset's restores go. As root: a fresh ext4 with a journal on a loop image, made for the
- * dataset. The root file system of the machine these numbers come from is ext4 without a journal, and there
+ * Where one restore goes. As root: a fresh ext4 with a journal on a loop image, made for this one restore
+ * and removed after its check, so neither tool restores into a file system the other (or an earlier round)
+ * filled: into one shared by a dataset's six restores, the later ones of the 1 GiB file took up to twice the
+ * time of the first, for either tool. The root file system of the machine these numbers come from is ext4 without a journal, and there
  * creating an inode first skips every inode of its group freed in the last minutes (the kernel's
  * recently_deleted()): after any large deletion (an earlier dataset's files, an earlier run, a person's rm)
  * restoring /usr/share cost 5–15x the system time, for whichever tool ran. Without root: a plain directory.
@@ -187,8 +189,6 @@ async function runDataset(id, bin, env) {
   /** samples[step][tool] = list of { wall, cpu, rssKiB, repoBytes, load } over rounds */
   const samples = Object.fromEntries(STEPS.map((s) => [s.key, { lifeboat: [], restic: [] }]));
   const changes = [];
-  const restores = await restoreArea(id);
-  const restoresDir = restores.dir;
   for (let round = 0; round < rounds; round++) {
     const runDir = join(work, 'run', id);
     await rm(runDir, { recursive: true, force: true });
@@ -209,10 +209,10 @@ async function runDataset(id, bin, env) {
       const order = (index + round + datasetIds.indexOf(id)) % 2 === 0 ? TOOLS : [...TOOLS].reverse();
       for (const name of order) {
         const tool = tools[name];
-        // Outside runDir and removed only after the last round (below): on an ext4 without a journal,
-        // creating an inode first skips every inode of its group freed in the last minutes, so deleting one
-        // tool's restore just before the other's made the second restore pay several times the CPU.
-        const target = join(restoresDir, `round${round + 1}-${name}`);
+        // A file system of its own (see restoreArea), removed after the check below.
+        const area =
+          step.key === 'restore' ? await restoreArea(`${id}-round${round + 1}-${name}`) : undefined;
+        const target = area ? join(area.dir, 'target') : '';
         const argv =
           step.key === 'restore' ? tool.restore(target) : step.backup ? tool.backup() : tool.check();
         execFileSync('sync');
@@ -238,12 +238,12 @@ async function runDataset(id, bin, env) {
           } catch (e) {
             throw new Error(`${name} restore differs from the data:\n${String(e.stdout).slice(0, 2000)}`);
           }
+          await area.dispose();
         }
       }
     }
     if (!values.keep || round < rounds - 1) await rm(runDir, { recursive: true, force: true });
   }
-  await restores.dispose();
   if (!values.keep) await rm(dataDir, { recursive: true, force: true });
 
   const loads = Object.values(samples).flatMap((byTool) =>
