@@ -438,6 +438,8 @@ interface Job {
 interface PoolWorker {
   worker: Worker;
   active: Map<number, Job>;
+  /** Hash streams pinned to this worker and not digested yet. */
+  streams: number;
 }
 
 export interface CompressionOptions {
@@ -791,11 +793,16 @@ export class WorkerPool {
     const stream = this.nextStream++;
     let pinned: PoolWorker | undefined;
     // The least busy worker (spawning one if the pool is not full) takes the whole stream.
-    const target = () =>
-      (pinned ??=
-        this.workers.length < this.size
-          ? this.spawn()
-          : this.workers.reduce((a, b) => (b.active.size < a.active.size ? b : a)));
+    const target = () => {
+      if (!pinned) {
+        pinned =
+          this.workers.length < this.size
+            ? this.spawn()
+            : this.workers.reduce((a, b) => (b.active.size < a.active.size ? b : a));
+        pinned.streams++;
+      }
+      return pinned;
+    };
     return {
       update: async (data, give = false) => {
         const length = data.length;
@@ -813,7 +820,14 @@ export class WorkerPool {
           target(),
         );
       },
-      digest: async () => (await this.submit({ op: 'hashDigest', stream }, target())).hex!,
+      digest: async () => {
+        const worker = target();
+        try {
+          return (await this.submit({ op: 'hashDigest', stream }, worker)).hex!;
+        } finally {
+          worker.streams--;
+        }
+      },
     };
   }
 
@@ -1030,12 +1044,19 @@ export class WorkerPool {
     });
   }
 
-  /** Hand queued jobs to workers; two per worker hides the message round trip. */
+  /**
+   * Hand queued jobs to workers; two per worker hides the message round trip. Workers without a hash
+   * stream go first (then a new one): a restore's whole-file hash (one stream, one worker) kept its worker
+   * busiest while open jobs queued there too and the other worker idled.
+   */
   private dispatch(): void {
     while (this.queue.length > 0) {
-      let target =
-        this.workers.find((w) => w.active.size === 0) ?? this.workers.find((w) => w.active.size < 2);
+      let target = this.workers.find((w) => w.active.size === 0 && w.streams === 0);
       if (!target && this.workers.length < this.size) target = this.spawn();
+      target ??=
+        this.workers.find((w) => w.active.size < 2 && w.streams === 0) ??
+        this.workers.find((w) => w.active.size === 0) ??
+        this.workers.find((w) => w.active.size < 2);
       if (!target) return;
       this.post(target, this.queue.shift()!);
     }
@@ -1060,7 +1081,7 @@ export class WorkerPool {
         blobIdKey: this.blobIdKey,
       },
     });
-    const entry: PoolWorker = { worker, active: new Map() };
+    const entry: PoolWorker = { worker, active: new Map(), streams: 0 };
     // An idle worker must not keep the process alive; a busy one must.
     worker.unref();
     worker.on(
