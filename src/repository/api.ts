@@ -4,7 +4,7 @@
  * blobs, build trees and commit one snapshot.
  */
 import type { SmallFileStore } from './smallFiles.js';
-import type { WriteFiles } from './workerPool.js';
+import type { OpenFailure, WriteFiles } from './workerPool.js';
 import type { Readable } from 'node:stream';
 import type { BlobId, Tree } from './tree.js';
 
@@ -134,6 +134,25 @@ export interface SaveBlobResult {
   length: number;
 }
 
+/**
+ * A blob handed over still sealed (LoadBlobsOptions.keepSealed): `data` is
+ * its stored record, to be opened by a worker job that checks it against
+ * these (see WorkerPool's writeFiles).
+ */
+export interface SealedBlob {
+  id: BlobId;
+  associatedData: string;
+  compressed: boolean;
+  rawLength: number;
+  /** The error to report when the record fails a check. */
+  problem(failure: OpenFailure): Error;
+}
+
+export interface LoadBlobsOptions {
+  /** Blobs to hand over sealed (when the repository can): their consumer opens them elsewhere. */
+  keepSealed?(id: BlobId): boolean;
+}
+
 /** A repository opened with a key. */
 export interface Repo {
   readonly id: string;
@@ -172,8 +191,9 @@ export interface Repo {
     ids: Iterable<BlobId>,
     consume: (
       id: BlobId,
-      result: { ok: true; data: Buffer } | { ok: false; error: unknown },
+      result: { ok: true; data: Buffer; sealed?: SealedBlob } | { ok: false; error: unknown },
     ) => void | Promise<void>,
+    opts?: LoadBlobsOptions,
   ): Promise<void>;
   saveTree(tree: Tree): Promise<BlobId>;
   loadTree(id: BlobId): Promise<Tree>;

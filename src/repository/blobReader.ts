@@ -59,15 +59,28 @@ async function checkStoredBlob(
   url: string,
   opts: { take: boolean; verifyOnly: boolean },
 ): Promise<Buffer | undefined> {
-  const fail = (why: string) =>
-    new IntegrityError(blobProblem(blob.id, packKey, url, why), {
-      hint: 'The repository is damaged here; run `lifeboat check` to see the extent, and restore from another copy.',
-      details: { blob: blob.id, pack: packKey },
-    });
-  if (record.length !== blob.length) throw fail(`is truncated (${record.length} of ${blob.length} bytes)`);
+  if (record.length !== blob.length) {
+    throw damagedBlob(blob, packKey, url, `is truncated (${record.length} of ${blob.length} bytes)`);
+  }
   const opened = await pool.open(master, record, openRequestFor(blob, opts.verifyOnly), opts.take);
-  if (!opened.ok) throw fail(describeFailure(opened.failure, blob.rawLength));
+  if (!opened.ok) throw storedBlobError(blob, packKey, url, opened.failure);
   return opened.plain;
+}
+
+const damagedBlob = (blob: StoredBlobRef, packKey: string, url: string, why: string) =>
+  new IntegrityError(blobProblem(blob.id, packKey, url, why), {
+    hint: 'The repository is damaged here; run `lifeboat check` to see the extent, and restore from another copy.',
+    details: { blob: blob.id, pack: packKey },
+  });
+
+/** The IntegrityError for a record that failed a check where it was opened (here or by a worker job). */
+export function storedBlobError(
+  blob: StoredBlobRef,
+  packKey: string,
+  url: string,
+  failure: OpenFailure,
+): IntegrityError {
+  return damagedBlob(blob, packKey, url, describeFailure(failure, blob.rawLength));
 }
 
 const blobProblem = (id: string, packKey: string, url: string, why: string) =>

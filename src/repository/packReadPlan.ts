@@ -9,6 +9,7 @@
  * many blobs are asked for; the blobs of every range in flight are opened at
  * once, so the worker threads that open them (WorkerPool.open) all have work.
  */
+import type { SealedBlob } from './api.js';
 
 /** Where a blob is stored, as the index records it. */
 export interface BlobPlace {
@@ -85,7 +86,7 @@ export function planPackReads(blobs: Iterable<BlobPlace>, opts: PlanOptions = DE
 }
 
 /** A blob's plaintext, or why it could not be had. */
-export type BlobResult = { ok: true; data: Buffer } | { ok: false; error: unknown };
+export type BlobResult = { ok: true; data: Buffer; sealed?: SealedBlob } | { ok: false; error: unknown };
 
 /** Receives each blob once; may return a promise (the next blob waits for it). */
 export type BlobConsumer = (id: string, result: BlobResult) => void | Promise<void>;

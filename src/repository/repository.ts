@@ -20,6 +20,8 @@ import { VERSION } from '../version.js';
 import type {
   BlobType,
   ChunkParts,
+  LoadBlobsOptions,
+  SealedBlob,
   Chunker,
   ContentHasher,
   Repo,
@@ -29,7 +31,7 @@ import type {
   SnapshotRecord,
 } from './api.js';
 import { BlobIndex, type BlobLocation } from './blobIndex.js';
-import { openStoredBlob } from './blobReader.js';
+import { openRequestFor, openStoredBlob, storedBlobError } from './blobReader.js';
 import { PackWindows } from './packWindows.js';
 import {
   planPackReads,
@@ -593,10 +595,16 @@ export class Repository implements Repo {
    * per run of nearby blobs (packReadPlan.ts). `consume` gets every distinct ID
    * once, roughly in the order given, with its plaintext or the error
    * loadBlob would throw; it may return a promise to hold back further blobs.
+   * With `keepSealed`, the blobs it names come as their records (checked for
+   * length only) with what opening them must give (SealedBlob), when this
+   * repository has worker threads to open them.
    */
-  async loadBlobs(ids: Iterable<BlobId>, consume: BlobConsumer): Promise<void> {
+  async loadBlobs(ids: Iterable<BlobId>, consume: BlobConsumer, opts: LoadBlobsOptions = {}): Promise<void> {
     const wanted = [...new Set(ids)];
     if (wanted.some((id) => !this.index.has(id) && this.pending.has(id))) await this.flushPacks();
+    const keepSealed = this.pool.workerCount > 0 ? opts.keepSealed : undefined;
+    /** Blobs handed over sealed, until their consumer gets them. */
+    const sealed = new Map<BlobId, SealedBlob>();
     const places: BlobPlace[] = [];
     const unindexed: BlobId[] = [];
     for (const id of wanted) {
@@ -616,19 +624,24 @@ export class Repository implements Repo {
         readRange: (range) => this.readPackRange(range),
         openBlob: (blob, record, owned) => {
           const loc = this.index.get(blob.id)!;
-          return openStoredBlob(
-            this.master,
-            this.pool,
-            record,
-            { id: blob.id, ...loc },
-            packKey(loc.packId),
-            this.url,
-            owned,
-          );
+          const stored = { id: blob.id, ...loc };
+          if (keepSealed?.(blob.id) && record.length === loc.length) {
+            sealed.set(blob.id, {
+              ...openRequestFor(stored, false),
+              problem: (failure) => storedBlobError(stored, packKey(loc.packId), this.url, failure),
+            });
+            return Promise.resolve(record);
+          }
+          return openStoredBlob(this.master, this.pool, record, stored, packKey(loc.packId), this.url, owned);
         },
       },
       planPackReads(places),
-      consume,
+      (id, result) => {
+        const blob = sealed.get(id);
+        if (!blob || !result.ok) return consume(id, result);
+        sealed.delete(id);
+        return consume(id, { ...result, sealed: blob });
+      },
     );
     // Not in the index: loadBlob produces the error (a snapshot refers to data the repository lacks).
     for (const id of unindexed) {

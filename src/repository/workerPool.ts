@@ -189,6 +189,20 @@ function readSmallFile(path, size, flags) {
 // its SHA-256, written (aligned 64 KiB blocks of zeros left as holes), given owner, mode and mtime, and moved
 // into place; on any failure nothing is left behind.
 function writeSmallFile(dest, final, bytes, f) {
+  if (f.sealed) {
+    // A stored record: decrypted, decompressed and checked against its ID here (see open()).
+    // Decompressed into the worker's scratch buffer (verifyOnly): the plaintext is written and dropped
+    // before the next job, and a buffer per file piled up tens of MiB per worker before V8 collected them.
+    const opened = open(bytes, {
+      aad: f.sealed.aad,
+      id: f.sealed.id,
+      compressed: f.sealed.compressed,
+      rawLength: f.sealed.rawLength,
+      verifyOnly: true,
+    });
+    if (!opened.plain) return { error: { stage: 'open', message: 'blob record did not open', failure: opened.failure } };
+    bytes = opened.plain;
+  }
   if (f.sha256 !== undefined && createHash('sha256').update(bytes).digest('hex') !== f.sha256) {
     return { error: { stage: 'verify', message: 'restored content does not match the SHA-256 recorded at backup' } };
   }
@@ -540,6 +554,8 @@ export interface WriteFileSpec {
   mtime: number;
   /** The content's recorded SHA-256: checked before anything is created. */
   sha256?: string;
+  /** The bytes are a stored blob record, opened (and checked against the blob's ID) before anything else. */
+  sealed?: { aad: string; id: string; compressed: boolean; rawLength: number };
 }
 
 /** WorkerPool.writeFiles, as a repository hands it out. */
@@ -551,7 +567,13 @@ export type WriteFiles = (
 
 /** What writeFiles made of one file. */
 export interface SmallFileWritten {
-  error?: { stage: 'verify' | 'create' | 'write'; code?: string; message: string };
+  error?: {
+    stage: 'open' | 'verify' | 'create' | 'write';
+    code?: string;
+    message: string;
+    /** open: the check the blob record failed. */
+    failure?: OpenFailure;
+  };
 }
 
 /** Result of compressing one blob: the zstd frame, or the input itself when zstd did not shrink it. */

@@ -40,7 +40,7 @@ import { InterruptedError, IntegrityError, isErrnoException } from '../../errors
 import { monotonicMs } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
-import type { Repo } from '../../repository/api.js';
+import type { Repo, SealedBlob } from '../../repository/api.js';
 import type { SmallFileWritten } from '../../repository/workerPool.js';
 import type { BlobId, Tree, TreeNode } from '../../repository/tree.js';
 import { loadAccounts, type Accounts } from './accounts.js';
@@ -139,6 +139,9 @@ class RestoringFile extends ContentFile {
  */
 class WholeFile extends RestoringFile {
   private data: Buffer | undefined;
+  /** Set when `data` is the chunk's stored record (the writing worker opens and checks it). */
+  private sealed: SealedBlob | undefined;
+  readonly takesSealed = true;
 
   constructor(
     parent: Frame,
@@ -166,18 +169,24 @@ class WholeFile extends RestoringFile {
     return Promise.resolve();
   }
 
-  /** Keep the (verified) chunk; the reader waits while too much is queued for the workers. */
-  override write(_index: number, data: Uint8Array): Promise<void> | undefined {
+  /** Keep the chunk (verified, or sealed); the reader waits while too much is queued for the workers. */
+  override write(
+    _index: number,
+    data: Uint8Array,
+    _give?: boolean,
+    sealed?: SealedBlob,
+  ): Promise<void> | undefined {
     this.data = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.sealed = sealed;
     return this.writes.backlog();
   }
 
   /** The chunk, once: the file no longer holds it (it is copied into a batch at once). */
-  takeData(): Buffer {
+  takeData(): { data: Buffer; sealed: SealedBlob | undefined } {
     const data = this.data;
     if (!data) throw new Error(`${this.dest.toString()} has no content yet`);
     this.data = Buffer.alloc(0);
-    return data;
+    return { data, sealed: this.sealed };
   }
 }
 
@@ -684,11 +693,10 @@ class Restorer {
   private async wholeFileWritten(file: WholeFile): Promise<void> {
     const node = file.node;
     try {
-      const data = file.takeData();
-      if (data.length !== (node.size ?? 0)) {
-        throw new IntegrityError(
-          `content is ${data.length} bytes but the snapshot records ${node.size ?? 0}`,
-        );
+      const { data, sealed } = file.takeData();
+      const size = sealed?.rawLength ?? data.length;
+      if (size !== (node.size ?? 0)) {
+        throw new IntegrityError(`content is ${size} bytes but the snapshot records ${node.size ?? 0}`);
       }
       const owner = this.isRoot ? this.owner(node) : { uid: -1, gid: -1 };
       const written = await this.smallWrites!.write({
@@ -701,7 +709,18 @@ class Restorer {
         mode: node.mode,
         mtime: mtimeSeconds(node.mtimeNs),
         ...(node.sha256 === undefined ? {} : { sha256: node.sha256 }),
+        ...(sealed
+          ? {
+              sealed: {
+                aad: sealed.associatedData,
+                id: sealed.id,
+                compressed: sealed.compressed,
+                rawLength: sealed.rawLength,
+              },
+            }
+          : {}),
       });
+      if (written.error?.failure && sealed) throw sealed.problem(written.error.failure);
       if (written.error) throw writeFailure(written.error);
     } catch (err) {
       this.fileFailed(file, err);

@@ -8,7 +8,7 @@
  * snapshot; data in flight is bounded by the repository's reader.
  */
 import { IntegrityError } from '../../errors.js';
-import type { Repo } from '../../repository/api.js';
+import type { Repo, SealedBlob } from '../../repository/api.js';
 import type { BlobId, ContentRef } from '../../repository/tree.js';
 import { Semaphore } from './semaphore.js';
 
@@ -90,8 +90,13 @@ export interface RestoringContent extends PlannedFile {
   readonly ready: boolean;
   /** Create the file; the same promise on every call. */
   start(): Promise<void>;
-  /** Write the verified plaintext of refs[index]; throws to fail the file. May ask to wait (see deliver). */
-  write(index: number, data: Buffer, give: boolean): Promise<void> | undefined;
+  /**
+   * Write the verified plaintext of refs[index] — or, for a file that takesSealed, possibly the chunk's
+   * stored record with `sealed` saying how to open it; throws to fail the file. May ask to wait (see deliver).
+   */
+  write(index: number, data: Buffer, give: boolean, sealed?: SealedBlob): Promise<void> | undefined;
+  /** The file can take its chunks sealed (it hands them to a worker that opens them). */
+  readonly takesSealed?: boolean;
 }
 
 export interface PipelineHooks<F> {
@@ -105,7 +110,7 @@ export interface PipelineHooks<F> {
   onBytes(n: number): void;
 }
 
-type Result = { ok: true; data: Buffer } | { ok: false; error: unknown };
+type Result = { ok: true; data: Buffer; sealed?: SealedBlob } | { ok: false; error: unknown };
 
 /** Chunks read ahead by the per-chunk fallback (repositories without loadBlobs). */
 const LOAD_AHEAD = 4;
@@ -198,16 +203,23 @@ export class ContentPipeline<F extends RestoringContent> {
   private async execute(batch: ContentBatch<F>): Promise<void> {
     try {
       if (this.repo.loadBlobs && this.repo.blobLength) {
-        await this.repo.loadBlobs(batch.uses.keys(), async (id, result) => {
-          this.hooks.checkAbort();
-          const uses = batch.uses.get(id) ?? [];
-          // A chunk used once is the use's alone to give away; one buffer for several uses is shared.
-          const give = uses.length === 1;
-          for (const use of uses) {
-            const waiting = this.deliver(use, result, give);
-            if (waiting) await waiting;
-          }
-        });
+        // A chunk only files that open it themselves use can stay sealed (not opened here).
+        const keepSealed = (id: BlobId) =>
+          (batch.uses.get(id) ?? []).every((use) => use.file.takesSealed === true);
+        await this.repo.loadBlobs(
+          batch.uses.keys(),
+          async (id, result) => {
+            this.hooks.checkAbort();
+            const uses = batch.uses.get(id) ?? [];
+            // A chunk used once is the use's alone to give away; one buffer for several uses is shared.
+            const give = uses.length === 1;
+            for (const use of uses) {
+              const waiting = this.deliver(use, result, give);
+              if (waiting) await waiting;
+            }
+          },
+          { keepSealed },
+        );
       } else {
         await this.loadInOrder(batch);
       }
@@ -264,9 +276,9 @@ export class ContentPipeline<F extends RestoringContent> {
       );
     }
     let waiting: Promise<void> | undefined;
-    const length = result.data.length; // write() takes the buffer
+    const length = result.sealed?.rawLength ?? result.data.length; // write() takes the buffer
     try {
-      waiting = file.write(use.index, result.data, give);
+      waiting = file.write(use.index, result.data, give, result.sealed);
     } catch (err) {
       this.fail(file, err);
       return undefined;

@@ -69,4 +69,38 @@ describe('restore from a damaged repository', () => {
       { path: `${rel}/big.bin`, kind: 'missing' },
     ]);
   });
+
+  it('reports a damaged small file written by a worker the same way, and leaves nothing of it', async () => {
+    const src = join(dir, 'src');
+    await mkdir(src);
+    // Nearly all of the data pack: a flipped byte in its middle lands in this file's record.
+    await writeFile(join(src, 'a.bin'), randomBytes(60 * 1024));
+    await writeFile(join(src, 'b.txt'), 'small and intact');
+    const { tree } = await backupFiles(
+      t.repo,
+      { paths: [src], include: [], exclude: [], oneFileSystem: false, xattrs: false },
+      { logger: silentLogger },
+    );
+    await t.repo.flush();
+    expect(t.repo.smallFileWriter()).toBeDefined();
+    const pack = await largestPack(join(dir, 'repo'));
+    const fh = await open(pack, 'r+');
+    const { size } = await fh.stat();
+    const byte = Buffer.alloc(1);
+    await fh.read(byte, 0, 1, Math.floor(size / 2));
+    byte[0] = byte[0]! ^ 0xff;
+    await fh.write(byte, 0, 1, Math.floor(size / 2));
+    await fh.close();
+
+    const target = join(dir, 'target');
+    const result = await restoreTree(t.repo, tree, target, {
+      overwrite: 'never',
+      dryRun: false,
+      logger: silentLogger,
+    });
+    const rel = src.slice(1);
+    expect(result.errors.map((e) => e.path)).toEqual([`${rel}/a.bin`]);
+    expect(result.errors[0]!.message).toMatch(/blob [0-9a-f]{64} in pack .* failed authentication/);
+    expect(await readdir(join(target, src))).toEqual(['b.txt']);
+  });
 });
