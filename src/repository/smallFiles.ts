@@ -12,10 +12,11 @@
  * chunker's minimum size is exactly one chunk, so its blob ID is the HMAC of
  * its bytes, as the chunker path would give.
  *
- * A batch closes at BATCH_FILES files or BATCH_BYTES listed bytes, or on the
- * next turn of the event loop; at most BATCHES_PER_WORKER batches per worker
- * are out at once, the rest wait in order.
+ * Batches (batchQueue.ts) close at BATCH_FILES files or BATCH_BYTES listed
+ * bytes, or on the next turn of the event loop; at most BATCHES_PER_WORKER
+ * batches per worker are out at once.
  */
+import { BatchQueue } from './batchQueue.js';
 import type { SmallFileRead, WorkerPool } from './workerPool.js';
 import type { ContentRef } from './tree.js';
 
@@ -43,25 +44,28 @@ export type SmallFileStored =
 /** Packs a batch's new records; returns, per file, whether its blob was new. */
 export type AcceptSealed = (files: readonly SmallFileRead[], records: Buffer) => Promise<boolean[]>;
 
-interface Batch {
-  paths: Uint8Array[];
-  sizes: number[];
-  bytes: number;
-  waiters: { resolve: (stored: SmallFileStored) => void; reject: (err: unknown) => void }[];
-  timer?: NodeJS.Immediate;
+/** One file of a batch: where it is and the size it was listed with. */
+interface SmallFileRequest {
+  path: Uint8Array;
+  size: number;
 }
 
 export class SmallFileStore {
-  private open: Batch | undefined;
-  private readonly waiting: Batch[] = [];
-  private inFlight = 0;
+  private readonly batches: BatchQueue<SmallFileRequest, SmallFileStored>;
 
   constructor(
     private readonly pool: WorkerPool,
     private readonly aadPrefix: string,
     private readonly flags: number,
     private readonly accept: AcceptSealed,
-  ) {}
+  ) {
+    this.batches = new BatchQueue({
+      maxItems: BATCH_FILES,
+      maxBytes: BATCH_BYTES,
+      maxInFlight: () => BATCHES_PER_WORKER * this.pool.workerCount,
+      run: (requests) => this.run(requests),
+    });
+  }
 
   /** Largest size (exclusive) a file may be listed with: it must be one chunk, and fit a worker's read. */
   static readonly MAX_SIZE = 256 * 1024;
@@ -69,54 +73,18 @@ export class SmallFileStore {
   /** Read and store the file at `path`, listed with `size` bytes (< MAX_SIZE). */
   store(path: Uint8Array, size: number): Promise<SmallFileStored> {
     if (size >= SmallFileStore.MAX_SIZE) throw new RangeError(`not a small file: ${size} bytes`);
-    let batch = this.open;
-    if (!batch) {
-      batch = { paths: [], sizes: [], bytes: 0, waiters: [] };
-      const opened = batch;
-      batch.timer = setImmediate(() => this.close(opened));
-      this.open = batch;
-    }
-    batch.paths.push(path);
-    batch.sizes.push(size);
-    batch.bytes += size;
-    const stored = new Promise<SmallFileStored>((resolve, reject) => batch.waiters.push({ resolve, reject }));
-    if (batch.paths.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) this.close(batch);
-    return stored;
+    return this.batches.add({ path, size }, size);
   }
 
-  /** Close the open batch and send it when a slot is free (else it waits its turn). */
-  private close(batch: Batch): void {
-    if (this.open !== batch) return;
-    this.open = undefined;
-    if (batch.timer) clearImmediate(batch.timer);
-    this.waiting.push(batch);
-    this.sendWaiting();
-  }
-
-  private sendWaiting(): void {
-    while (this.waiting.length > 0 && this.inFlight < BATCHES_PER_WORKER * this.pool.workerCount) {
-      const batch = this.waiting.shift()!;
-      this.inFlight++;
-      this.run(batch)
-        .catch((err: unknown) => {
-          for (const waiter of batch.waiters) waiter.reject(err);
-        })
-        .finally(() => {
-          this.inFlight--;
-          this.sendWaiting();
-        });
-    }
-  }
-
-  private async run(batch: Batch): Promise<void> {
+  private async run(requests: SmallFileRequest[]): Promise<SmallFileStored[]> {
     const { files, records } = await this.pool.readFiles(
-      batch.paths,
-      batch.sizes,
+      requests.map((r) => r.path),
+      requests.map((r) => r.size),
       this.flags,
       this.aadPrefix,
     );
     const stored = await this.accept(files, records);
-    files.forEach((file, i) => batch.waiters[i]!.resolve(outcome(file, stored[i]!)));
+    return files.map((file, i) => outcome(file, stored[i]!));
   }
 }
 

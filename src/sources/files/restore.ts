@@ -181,7 +181,7 @@ class WholeFile extends RestoringFile {
     return this.writes.backlog();
   }
 
-  /** The chunk, once: the file no longer holds it (it is copied into a batch at once). */
+  /** The chunk, once: the file no longer holds it (the batch that writes it does, until sent). */
   takeData(): { data: Buffer; sealed: SealedBlob | undefined } {
     const data = this.data;
     if (!data) throw new Error(`${this.dest.toString()} has no content yet`);

@@ -12,6 +12,7 @@
  * and the restore's reader waits (backlog) while more than MAX_QUEUED bytes
  * wait for a worker.
  */
+import { BatchQueue } from '../../repository/batchQueue.js';
 import type { SmallFileWritten, WriteFileSpec, WriteFiles } from '../../repository/workerPool.js';
 
 /** Files of one chunk below this size are written by the workers. */
@@ -20,6 +21,8 @@ const BATCH_FILES = 64;
 const BATCH_BYTES = 1024 * 1024;
 const IN_FLIGHT = 4;
 const MAX_QUEUED = 8 * 1024 * 1024;
+/** A reused contents buffer: a full batch plus the largest file that closes it. */
+const BUFFER_BYTES = BATCH_BYTES + MAX_SIZE;
 
 /** One restored small file: where it goes, its verified bytes, and what to set. */
 export interface SmallFileWrite extends Omit<WriteFileSpec, 'length' | 'destLength' | 'finalLength'> {
@@ -29,57 +32,34 @@ export interface SmallFileWrite extends Omit<WriteFileSpec, 'length' | 'destLeng
   data: Uint8Array;
 }
 
-interface Batch {
-  /** The files' bytes back to back (a reused buffer), and how much of it is used. */
-  contents: Buffer;
-  bytes: number;
-  specs: WriteFileSpec[];
-  paths: Uint8Array[];
-  waiters: { resolve: (written: SmallFileWritten) => void; reject: (err: unknown) => void }[];
-  timer?: NodeJS.Immediate;
-}
-
 export class SmallFileWrites {
-  private open: Batch | undefined;
-  private readonly waiting: Batch[] = [];
-  private inFlight = 0;
+  private readonly batches: BatchQueue<SmallFileWrite, SmallFileWritten>;
   /** Content bytes handed to write() and not yet answered. */
   private queued = 0;
   private drained: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Batch buffers handed back by the workers. */
   private readonly spare: Buffer[] = [];
 
-  constructor(private readonly writeFiles: WriteFiles) {}
-
-  /** Write one file (its data is copied before this returns); resolves with the worker's verdict. */
-  write(file: SmallFileWrite): Promise<SmallFileWritten> {
-    const length = file.data.length;
-    if (this.open && this.open.bytes + length > this.open.contents.length) this.close(this.open);
-    let batch = this.open;
-    if (!batch) {
-      const contents = this.spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES + MAX_SIZE);
-      batch = { contents, bytes: 0, specs: [], paths: [], waiters: [] };
-      const opened = batch;
-      batch.timer = setImmediate(() => this.close(opened));
-      this.open = batch;
-    }
-    batch.contents.set(file.data, batch.bytes);
-    batch.bytes += length;
-    batch.paths.push(file.dest);
-    if (file.final) batch.paths.push(file.final);
-    const { data, dest, final, ...settings } = file;
-    batch.specs.push({
-      ...settings,
-      length: data.length,
-      destLength: dest.length,
-      finalLength: final?.length ?? 0,
+  constructor(private readonly writeFiles: WriteFiles) {
+    this.batches = new BatchQueue({
+      maxItems: BATCH_FILES,
+      maxBytes: BATCH_BYTES,
+      maxInFlight: () => IN_FLIGHT,
+      run: (files) => this.run(files),
+      settled: (bytes) => {
+        this.queued -= bytes;
+        if (this.drained && this.queued <= MAX_QUEUED) {
+          this.drained.resolve();
+          this.drained = undefined;
+        }
+      },
     });
-    this.queued += length;
-    const written = new Promise<SmallFileWritten>((resolve, reject) =>
-      batch.waiters.push({ resolve, reject }),
-    );
-    if (batch.specs.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES) this.close(batch);
-    return written;
+  }
+
+  /** Write one file; resolves with the worker's verdict. `file.data` must not change until then. */
+  write(file: SmallFileWrite): Promise<SmallFileWritten> {
+    this.queued += file.data.length;
+    return this.batches.add(file, file.data.length);
   }
 
   /** While too much waits for the workers: a promise to wait on before delivering more. */
@@ -93,40 +73,30 @@ export class SmallFileWrites {
     return this.drained.promise;
   }
 
-  private close(batch: Batch): void {
-    if (this.open !== batch) return;
-    this.open = undefined;
-    if (batch.timer) clearImmediate(batch.timer);
-    this.waiting.push(batch);
-    this.sendWaiting();
-  }
-
-  private sendWaiting(): void {
-    while (this.waiting.length > 0 && this.inFlight < IN_FLIGHT) {
-      const batch = this.waiting.shift()!;
-      this.inFlight++;
-      // The whole buffer moves to the worker (the specs say how much of it is used) and comes back.
-      this.writeFiles(batch.specs, batch.contents, Buffer.concat(batch.paths))
-        .then(
-          ({ written, contents }) => {
-            if (contents.byteLength === BATCH_BYTES + MAX_SIZE && this.spare.length < IN_FLIGHT) {
-              this.spare.push(Buffer.from(contents.buffer, 0, contents.byteLength));
-            }
-            written.forEach((w, i) => batch.waiters[i]!.resolve(w));
-          },
-          (err: unknown) => {
-            for (const waiter of batch.waiters) waiter.reject(err);
-          },
-        )
-        .finally(() => {
-          this.inFlight--;
-          this.queued -= batch.bytes;
-          if (this.drained && this.queued <= MAX_QUEUED) {
-            this.drained.resolve();
-            this.drained = undefined;
-          }
-          this.sendWaiting();
-        });
+  /** One worker job: the files' bytes back to back in a reused buffer, their paths in another. */
+  private async run(files: SmallFileWrite[]): Promise<SmallFileWritten[]> {
+    const total = files.reduce((n, f) => n + f.data.length, 0);
+    const contents =
+      total <= BUFFER_BYTES
+        ? (this.spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES))
+        : Buffer.allocUnsafeSlow(total);
+    const specs: WriteFileSpec[] = [];
+    const paths: Uint8Array[] = [];
+    let at = 0;
+    for (const { data, dest, final, ...settings } of files) {
+      contents.set(data, at);
+      at += data.length;
+      paths.push(dest, ...(final ? [final] : []));
+      specs.push({
+        ...settings,
+        length: data.length,
+        destLength: dest.length,
+        finalLength: final?.length ?? 0,
+      });
     }
+    // The whole buffer moves to the worker (the specs say how much of it is used) and comes back.
+    const { written, contents: back } = await this.writeFiles(specs, contents, Buffer.concat(paths));
+    if (back.byteLength === BUFFER_BYTES && this.spare.length < IN_FLIGHT) this.spare.push(back);
+    return written;
   }
 }

@@ -19,6 +19,20 @@ async function largestPack(repoDir: string): Promise<string> {
   return best.path;
 }
 
+/** Flip every bit of the byte in the middle of `file`. */
+async function flipMiddleByte(file: string): Promise<void> {
+  const fh = await open(file, 'r+');
+  try {
+    const at = Math.floor((await fh.stat()).size / 2);
+    const byte = Buffer.alloc(1);
+    await fh.read(byte, 0, 1, at);
+    byte[0] = byte[0]! ^ 0xff;
+    await fh.write(byte, 0, 1, at);
+  } finally {
+    await fh.close();
+  }
+}
+
 describe('restore from a damaged repository', () => {
   let dir: string;
   let t: TestRepo;
@@ -44,15 +58,7 @@ describe('restore from a damaged repository', () => {
     await t.repo.flush();
 
     // The big file is nearly all of the largest data pack: flip a byte in its middle.
-    const pack = await largestPack(join(dir, 'repo'));
-    const fh = await open(pack, 'r+');
-    const { size } = await fh.stat();
-    const at = Math.floor(size / 2);
-    const byte = Buffer.alloc(1);
-    await fh.read(byte, 0, 1, at);
-    byte[0] = byte[0]! ^ 0xff;
-    await fh.write(byte, 0, 1, at);
-    await fh.close();
+    await flipMiddleByte(await largestPack(join(dir, 'repo')));
 
     const target = join(dir, 'target');
     const result = await restoreTree(t.repo, tree, target, {
@@ -83,14 +89,7 @@ describe('restore from a damaged repository', () => {
     );
     await t.repo.flush();
     expect(t.repo.smallFileWriter()).toBeDefined();
-    const pack = await largestPack(join(dir, 'repo'));
-    const fh = await open(pack, 'r+');
-    const { size } = await fh.stat();
-    const byte = Buffer.alloc(1);
-    await fh.read(byte, 0, 1, Math.floor(size / 2));
-    byte[0] = byte[0]! ^ 0xff;
-    await fh.write(byte, 0, 1, Math.floor(size / 2));
-    await fh.close();
+    await flipMiddleByte(await largestPack(join(dir, 'repo')));
 
     const target = join(dir, 'target');
     const result = await restoreTree(t.repo, tree, target, {
