@@ -323,7 +323,6 @@ function databaseDrill(ctx: KindContext, job: PostgresJob | MysqlJob): KindDrill
       const common = {
         clean: false,
         create: true,
-        jobs: 1,
         force: false,
         dryRun: false,
         verify: true,

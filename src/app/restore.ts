@@ -215,7 +215,7 @@ async function restoreDatabase(
     create: opts.create ?? false,
     clean: opts.clean ?? false,
     globals: opts.globals ?? false,
-    jobs: opts.jobs ?? 1,
+    ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
     force: opts.force ?? false,
     dryRun: opts.dryRun,
     logger: deps.logger,

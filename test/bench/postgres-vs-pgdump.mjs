@@ -11,9 +11,11 @@
 //   unchanged a second backup of the unchanged database: bytes it adds to the repository
 //   1% rows   after updating 1% of the rows: a second dump file vs the bytes the next backup adds
 //   appended  after appending rows to one table: the bytes the next backup adds
-//   restore   createdb + pg_restore -d file     vs  restorePostgres streamed (1 job) + verification
-//                                                   (streamed, the rows are read back while indexes build)
-//             pg_restore -d --jobs=N            vs  restorePostgres spooled (N jobs) + verification
+//   restore   createdb + pg_restore -d file     vs  restorePostgres, 1 loading session, + verification
+//             pg_restore -d --jobs=N            vs  restorePostgres, N loading sessions, + verification
+//             (both streamed: lifeboat loads the table data itself, a large table split across the
+//             sessions; the rows are read back while indexes build); and lifeboat's default
+//             (2 sessions) against pg_restore's default (1 job), from the same rounds
 // lifeboat's restore time is split into "restored" (until the indexes are built)
 // and what verification added after that.
 // Ratios are lifeboat/plain per round, reported as the median over rounds.
@@ -230,6 +232,9 @@ try {
       dropDb(lbDb);
       loads.push(load());
     }
+    // lifeboat's default (2 sessions) against pg_restore's (1 job), measured minutes apart in this round.
+    if (results['restore total 2'] && results['pg_restore 1'])
+      record('restore default ratio', results['restore total 2'].at(-1) / results['pg_restore 1'].at(-1));
   }
   await kept.repo.close();
 
@@ -268,9 +273,19 @@ try {
     ...[1, jobs].map((n) => [
       `restore, ${n} job${n > 1 ? 's' : ''}`,
       `pg_restore${n > 1 ? ` --jobs=${n}` : ''} ${s(m(`pg_restore ${n}`))}`,
-      `${s(m(`restore total ${n}`))} = ${s(m(`restore ${n}`))} ${n > 1 ? 'spooled' : 'streamed'} + ${s(m(`verify ${n}`))} verify after`,
+      `${s(m(`restore total ${n}`))} = ${s(m(`restore ${n}`))} restored (${n} session${n > 1 ? 's' : ''}) + ${s(m(`verify ${n}`))} verify after`,
       m(`restore ratio ${n}`).toFixed(2),
     ]),
+    ...(results['restore default ratio']
+      ? [
+          [
+            'restore, defaults',
+            `pg_restore ${s(m('pg_restore 1'))}`,
+            `${s(m('restore total 2'))} (2 sessions)`,
+            m('restore default ratio').toFixed(2),
+          ],
+        ]
+      : []),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(
@@ -281,7 +296,8 @@ try {
   console.log(
     `\nper-round ratios: backup ${results['backup ratio'].map((x) => x.toFixed(2)).join(' ')}; ` +
       `restore 1 job ${results['restore ratio 1'].map((x) => x.toFixed(2)).join(' ')}; ` +
-      `restore ${jobs} jobs ${results[`restore ratio ${jobs}`].map((x) => x.toFixed(2)).join(' ')}`,
+      `restore ${jobs} jobs ${results[`restore ratio ${jobs}`].map((x) => x.toFixed(2)).join(' ')}; ` +
+      `restore defaults ${(results['restore default ratio'] ?? []).map((x) => x.toFixed(2)).join(' ')}`,
   );
 } finally {
   for (const db of created.reverse()) {

@@ -222,10 +222,10 @@ describe.runIf(pgRunnable)('interrupted database drills', () => {
     await c.end();
   });
 
-  /** True once the drill's ephemeral server runs and pg_restore is feeding it. */
+  /** True once the drill's ephemeral server runs and the table data is being loaded (a backend in COPY). */
   const restoring = async () =>
     (await processesMentioning(sb.scratch)).length > 0 &&
-    (await processesMentioning(`dbname='${database}'`)).length > 0;
+    (await processesMentioning(`${database} [local] COPY`)).length > 0;
 
   it('SIGINT mid-restore stops the ephemeral server and removes everything', async () => {
     const r = await interruptDrill(sb, ['big'], restoring, 'SIGINT');

@@ -28,7 +28,7 @@ interface RestoreFlags {
   create: boolean;
   clean: boolean;
   globals: boolean;
-  jobs: string;
+  jobs?: string;
 }
 
 /** `lifeboat restore JOB (--target DIR | --into DSN) …` */
@@ -71,7 +71,11 @@ export function registerRestore(program: Command, context: ContextFactory): void
       'database jobs: also restore roles/tablespaces (postgres) or users and grants (mysql)',
       false,
     )
-    .option('--jobs <n>', 'postgres: parallel pg_restore jobs (spools the dump to a temp file first)', '1')
+    .option(
+      '--jobs <n>',
+      'postgres: sessions that load the table data side by side, a large table split across them ' +
+        '(default 2); with --clean, parallel pg_restore jobs on a temp copy of the dump (default 1)',
+    )
     .option(
       '--force',
       'image: replace an existing file; databases: restore over the backed-up database itself',
@@ -107,8 +111,10 @@ export function registerRestore(program: Command, context: ContextFactory): void
           hint: 'Use ISO 8601, e.g. 2026-11-20T14:00Z.',
         });
       }
-      const jobs = Number(opts.jobs);
-      if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a whole number >= 1`);
+      const jobs = opts.jobs === undefined ? undefined : Number(opts.jobs);
+      if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) {
+        throw new UsageError(`--jobs must be a whole number >= 1, not '${opts.jobs}'`);
+      }
       const { config } = await loadCommandConfig(ctx);
       const progress = createProgress(ctx);
       progress.step(`restoring ${job}`);
@@ -132,7 +138,7 @@ export function registerRestore(program: Command, context: ContextFactory): void
           create: opts.create,
           clean: opts.clean,
           globals: opts.globals,
-          jobs,
+          ...(jobs !== undefined ? { jobs } : {}),
           onProgress: (e) => progress.update(e),
         },
         commandDeps(ctx, config),

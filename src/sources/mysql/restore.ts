@@ -61,7 +61,7 @@ export interface MysqlRestoreOptions {
   /** Also replay grants.sql (users, roles, grants) before the databases. */
   globals: boolean;
   /** Accepted for symmetry with postgres; the client loads one stream, so only 1 is meaningful. */
-  jobs: number;
+  jobs?: number;
   /** Allow restoring over the very database the snapshot was taken from. */
   force: boolean;
   /** Check and plan only: return the commands, write nothing. */
@@ -299,7 +299,7 @@ export async function restoreMysql(
     plan: [],
     warnings: [],
   };
-  if (opts.jobs > 1)
+  if ((opts.jobs ?? 1) > 1)
     result.warnings.push(`jobs=${opts.jobs} ignored: the ${tools.client} client loads a dump as one stream`);
 
   const planned: PlannedDatabase[] = [];

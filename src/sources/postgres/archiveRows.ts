@@ -49,6 +49,22 @@ export interface ArchiveTocEntry {
   defn: string;
   /** Tablespace pg_restore selects for it ('' for the default). */
   tablespace: string;
+  /** pg_dump's section: 2 pre-data, 3 data, 4 post-data (1: none, e.g. ENCODING). */
+  section: number;
+  /** For TABLE DATA: the `COPY … FROM stdin;` its rows are loaded with ('' otherwise). */
+  copyStmt: string;
+  /** Schema and name of the object ('' when the entry has none). */
+  namespace: string;
+  tag: string;
+}
+
+/** Where a table's rows go as the archive streams: every byte of its data block, in order. */
+export interface ArchiveRowSink {
+  push(b: Buffer, start: number, end: number): void;
+  /** Bytes after the last row end seen (0 at a clean end of the block). */
+  readonly pending: number;
+  /** The table's data block ended. */
+  end?(): void;
 }
 
 type State = 'head' | 'blockType' | 'dataId' | 'blobsId' | 'blobOid' | 'chunkLen' | 'chunkData';
@@ -140,10 +156,10 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
       c.str(); // oid
       const tag = c.str();
       const desc = c.str();
-      c.int(); // section
+      const section = c.int();
       const defn = c.str();
       c.str(); // drop statement
-      c.str(); // copy statement
+      const copyStmt = c.str();
       const namespace = c.str();
       const tablespace = c.str();
       if (v >= K_VERS_1_14) c.str(); // table access method
@@ -155,7 +171,15 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
       if (desc === 'TABLE DATA' && tag !== null && namespace !== null) {
         tables.set(dumpId, tableKey({ schema: namespace, name: tag }));
       }
-      entries?.set(dumpId, { desc: desc ?? '', defn: defn ?? '', tablespace: tablespace ?? '' });
+      entries?.set(dumpId, {
+        desc: desc ?? '',
+        defn: defn ?? '',
+        tablespace: tablespace ?? '',
+        section,
+        copyStmt: copyStmt ?? '',
+        namespace: namespace ?? '',
+        tag: tag ?? '',
+      });
     }
     return { intSize: c.intSize, length: c.pos, tables, entries };
   }
@@ -173,9 +197,14 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
   /**
    * Feed it the archive's bytes in order (push), then call result(): the rows
    * and checksum of every table whose data the archive holds, by fingerprint
-   * table key. A malformed or unsupported archive makes result() throw.
+   * table key. A malformed or unsupported archive makes result() throw. Given
+   * `sinkFor`, the rows of each table data block go to the sink it returns
+   * for the block's dump id instead (a restore loading them itself), and
+   * result() only checks that the archive ended cleanly.
    */
   class ArchiveRowReader {
+    constructor(private readonly sinkFor?: (dumpId: number) => ArchiveRowSink | undefined) {}
+
     private state: State = 'head';
     private headBytes: Buffer[] = [];
     private headLength = 0;
@@ -188,7 +217,7 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
     private chunkLeft = 0;
     /** Whether the chunks being read belong to a large object (else to table data). */
     private inBlob = false;
-    private current: LineHasher | undefined;
+    private current: ArchiveRowSink | undefined;
     private readonly hashers = new Map<string, LineHasher>();
     private failure: Error | undefined;
 
@@ -257,10 +286,13 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
           case 'dataId': {
             const key = head.tables.get(value);
             this.current = undefined;
-            if (key !== undefined) {
+            if (this.sinkFor) {
+              this.current = this.sinkFor(value);
+            } else if (key !== undefined) {
               if (this.hashers.has(key)) throw new Error(`two data blocks for table ${key}`);
-              this.current = new LineHasher(END_OF_COPY);
-              this.hashers.set(key, this.current);
+              const hasher = new LineHasher(END_OF_COPY);
+              this.hashers.set(key, hasher);
+              this.current = hasher;
             }
             this.inBlob = false;
             this.state = 'chunkLen';
@@ -284,6 +316,7 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
               this.state = 'blobOid';
             } else {
               if (this.current && this.current.pending !== 0) throw new Error('a row without its line end');
+              this.current?.end?.();
               this.current = undefined;
               this.state = 'blockType';
             }

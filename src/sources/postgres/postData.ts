@@ -213,7 +213,11 @@ export async function preparePostData(ctx: PostDataContext, head: PostDataHead):
 }
 
 /** pg_restore of the listed entries, its TOC read from the archive stream. */
-async function restoreListed(ctx: PostDataContext, dbnameArg: string, listLines: string[]): Promise<void> {
+export async function restoreListed(
+  ctx: PostDataContext,
+  dbnameArg: string,
+  listLines: string[],
+): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-postdata-'));
   const unregister = registerCleanup(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
   try {

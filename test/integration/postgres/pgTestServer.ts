@@ -105,12 +105,11 @@ export class PgScratch {
   }
 }
 
-/** A restore into a new database, streamed, verified: what most tests ask of restorePostgres. */
+/** A restore into a new database, streamed, verified, default sessions: what most tests ask of restorePostgres. */
 export const restoreDefaults: Omit<PostgresRestoreOptions, 'into'> = {
   create: true,
   clean: false,
   globals: false,
-  jobs: 1,
   force: false,
   dryRun: false,
 };

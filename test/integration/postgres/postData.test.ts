@@ -114,7 +114,7 @@ describe.skipIf(!pgRunnable)('postgres restore: post-data beside verification', 
       into: { ...PG, database: uniqueName('lb_postdata_dry') },
       dryRun: true,
     });
-    expect(result.commands.join('\n')).toMatch(/--section=pre-data --section=data/);
+    expect(result.commands.join('\n')).toMatch(/--section=pre-data < archive/);
     expect(result.commands.join('\n')).toMatch(/--use-list=/);
   });
 

@@ -78,15 +78,18 @@ describe.skipIf(!pgRunnable)('postgres backup and restore round trip', () => {
     );
   });
 
-  it('restores with parallel jobs from a spooled archive', async () => {
-    const target = scratch.track(uniqueName('lb_restore_j'));
+  it('restores with --clean through parallel pg_restore jobs from a spooled archive', async () => {
+    // Empty, but --clean takes pg_restore's whole run (its DROPs, IF EXISTS, come first).
+    const target = await scratch.createDatabase(uniqueName('lb_restore_j'));
     const result = await restorePostgres(t.repo, snapshot, {
       ...restoreDefaults,
+      clean: true,
       jobs: 2,
       into: { ...PG, database: target },
     });
     expect(result.differences).toEqual([]);
     expect(result.commands.join('\n')).toContain('--jobs=2');
+    expect(result.commands.join('\n')).not.toContain('--section');
   });
 
   it('reports every difference when the restored database does not match', async () => {

@@ -11,6 +11,10 @@ const constraint = (defn: string, tablespace = ''): ArchiveTocEntry => ({
   desc: 'CONSTRAINT',
   defn,
   tablespace,
+  section: 4,
+  copyStmt: '',
+  namespace: 'public',
+  tag: 'c',
 });
 
 describe('post-data plan of a streamed PostgreSQL restore', () => {
@@ -79,11 +83,7 @@ describe('post-data plan of a streamed PostgreSQL restore', () => {
       'ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (a); DROP TABLE x; --);\n',
     ];
     for (const defn of others) expect(parseUniqueConstraint(1, constraint(defn)), defn).toBeUndefined();
-    const index = {
-      desc: 'INDEX',
-      defn: 'CREATE UNIQUE INDEX i ON public.t USING btree (a);\n',
-      tablespace: '',
-    };
+    const index = { ...constraint('CREATE UNIQUE INDEX i ON public.t USING btree (a);\n'), desc: 'INDEX' };
     expect(parseUniqueConstraint(1, index)).toBeUndefined();
   });
 
@@ -94,7 +94,7 @@ describe('post-data plan of a streamed PostgreSQL restore', () => {
       [10, pk('a')],
       [11, pk('parted')],
       [12, pk('b')],
-      [13, { desc: 'INDEX', defn: 'CREATE INDEX b_v ON public.b USING btree (v);\n', tablespace: '' }],
+      [13, { ...constraint('CREATE INDEX b_v ON public.b USING btree (v);\n'), desc: 'INDEX' }],
       [
         14,
         constraint(
