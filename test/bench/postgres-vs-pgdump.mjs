@@ -204,21 +204,30 @@ try {
       const lbDb = `lb_bench_${tag}_l${round}_${n}`;
       created.push(lbDb);
       // Both sides create their database inside the timing (lifeboat's restore does, with --create).
+      // A CHECKPOINT first (untimed): otherwise the previous restore's dirty pages are written out by
+      // whichever run comes next, and rounds differ by up to 1.7x.
       const [plain, lb] = await pair(
         round,
-        () =>
-          timed(() => {
+        () => {
+          psql('postgres', 'CHECKPOINT');
+          return timed(() => {
             newDb(plainDb);
             execFileSync('pg_restore', ['-d', plainDb, `--jobs=${n}`, dumpFile], { env });
-          }),
-        () =>
-          timed(() =>
+          });
+        },
+        () => {
+          psql('postgres', 'CHECKPOINT');
+          return timed(() =>
             restorePostgres(kept.repo, snapshot, {
               ...restoreOpts,
               jobs: n,
               into: { ...conn, database: lbDb },
             }),
-          ),
+          );
+        },
+      );
+      log(
+        `  pg_restore${n > 1 ? ` --jobs=${n}` : ''} ${(plain.ms / 1000).toFixed(2)} s, lifeboat ${n} session(s) ${(lb.ms / 1000).toFixed(2)} s`,
       );
       const d = lb.value.databases[0];
       if (lb.value.differences.length > 0)

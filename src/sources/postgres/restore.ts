@@ -385,6 +385,7 @@ async function restoreTableData(
       database: ctx.database,
       sessions: run.sessions,
       what: run.what,
+      ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
       logger: ctx.logger,
     },
     plan,

@@ -23,7 +23,7 @@
 import type { CopyStreamQuery } from 'pg-copy-streams';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { IntegrityError, LifeboatError } from '../../errors.js';
+import { IntegrityError, LifeboatError, OperationError } from '../../errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { ArchiveRowReader, type ArchiveRowSink, type ArchiveTocEntry } from './archiveRows.js';
 import { closePg, connectPg, pgError, type PgClient } from './client.js';
@@ -43,6 +43,8 @@ export interface TableDataContext {
   sessions: number;
   /** What the restore is, for messages: "restoring database shop into shop_copy". */
   what: string;
+  /** Give up (and roll back the open COPYs) after this long, as the tools' runs do. */
+  timeoutMs?: number;
   logger: Logger;
 }
 
@@ -265,6 +267,22 @@ export async function loadTableData(ctx: TableDataContext, plan: TableDataPlan):
     queue.close(true);
   };
   let bytes = 0;
+  // Closing the sessions fails their COPYs, so every wait below ends.
+  const timer =
+    ctx.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          fail(
+            new OperationError(
+              'E_TIMEOUT',
+              `loading the table data timed out after ${ctx.timeoutMs} ms while ${ctx.what}`,
+              {
+                hint: 'Raise the time limit (a drill has the RTO times its margin), or restore with more --jobs.',
+              },
+            ),
+          );
+          for (const client of clients) void closePg(client);
+        }, ctx.timeoutMs);
   try {
     const opened = await Promise.allSettled(
       Array.from({ length: ctx.sessions }, () => connectPg(ctx.target, ctx.database, ctx.what)),
@@ -314,6 +332,7 @@ export async function loadTableData(ctx: TableDataContext, plan: TableDataPlan):
   } catch (err) {
     fail(err);
   } finally {
+    clearTimeout(timer);
     await Promise.all(clients.map(closePg));
   }
   if (failure !== undefined) {
