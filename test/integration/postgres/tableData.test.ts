@@ -5,6 +5,10 @@
  * and the data entries it leaves to SQL (sequence values) and to pg_restore
  * (large objects); then a load that fails halfway.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LifeboatError } from '../../../src/errors.js';
 import { backupPostgres } from '../../../src/sources/postgres/backup.js';
@@ -98,6 +102,48 @@ describe.skipIf(!pgRunnable)('postgres restore: table data over several sessions
     });
     expect(result.commands.join('\n')).toContain('2 sessions');
     expect(result.plan.join('\n')).toMatch(/load the table data over 2 sessions/);
+  });
+
+  it('leaves an archive it cannot read (compressed) to pg_restore, and still verifies it', async () => {
+    // A pg_dump that compresses, as one not run by lifeboat would: the other tools are the real ones.
+    const bin = await mkdtemp(join(tmpdir(), 'lb-pgbin-'));
+    try {
+      await writeFile(
+        join(bin, 'pg_dump'),
+        '#!/bin/sh\nfor a do shift; [ "$a" = --compress=0 ] && a=--compress=6; set -- "$@" "$a"; done\n' +
+          'exec pg_dump "$@"\n',
+        { mode: 0o755 },
+      );
+      for (const tool of ['pg_restore', 'psql', 'pg_dumpall']) {
+        await symlink(
+          execFileSync('sh', ['-c', `command -v ${tool}`])
+            .toString()
+            .trim(),
+          join(bin, tool),
+        );
+      }
+      const backup = await backupPostgres(t.repo, PG, {
+        databases: [source],
+        globals: false,
+        checksums: true,
+        binDir: bin,
+      });
+      const compressed = await t.commit('shop-db', 'postgres', backup);
+      const target = scratch.track(uniqueName('lb_tabledata_z'));
+      const lines: string[] = [];
+      const logger = { debug: (m: string) => lines.push(m), info: () => {}, warn: () => {}, error: () => {} };
+      const result = await restorePostgres(t.repo, compressed, {
+        ...restoreDefaults,
+        logger,
+        into: { ...PG, database: target },
+      });
+      expect(lines.join('\n')).toContain('the archive is compressed');
+      expect(lines.join('\n')).not.toContain('pieces per session');
+      expect(result.differences).toEqual([]);
+      expect(await sql(target, facts)).toEqual(await sql(source, facts));
+    } finally {
+      await rm(bin, { recursive: true, force: true });
+    }
   });
 
   it('stops at a table the target cannot take, names it, and leaves no session behind', async () => {
