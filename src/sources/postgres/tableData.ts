@@ -198,10 +198,8 @@ class PieceCutter implements ArchiveRowSink {
 
 const tableName = (e: ArchiveTocEntry) => `${e.namespace}.${e.tag}`;
 
-type CopyStream = CopyStreamQuery;
-
 /** Wait until a COPY stream takes more, or fail with its error. */
-function drained(stream: CopyStream): Promise<void> {
+function drained(stream: CopyStreamQuery): Promise<void> {
   return new Promise((resolve, reject) => {
     const done = (err?: unknown) => {
       stream.off('drain', onDrain).off('error', done).off('close', onClose);
@@ -226,7 +224,7 @@ async function runSession(
   onPiece: (dumpId: number) => void,
 ): Promise<void> {
   const { from: copyFrom } = await import('pg-copy-streams');
-  let copy: { dumpId: number; stream: CopyStream } | undefined;
+  let copy: { dumpId: number; stream: CopyStreamQuery } | undefined;
   for (;;) {
     const piece = await queue.take();
     if (queue.aborted) return;

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { Logger } from '../../../src/platform/logger.js';
 import type { PostgresRestoreOptions } from '../../../src/sources/postgres/restore.js';
 
 export const PG = {
@@ -113,3 +114,9 @@ export const restoreDefaults: Omit<PostgresRestoreOptions, 'into'> = {
   force: false,
   dryRun: false,
 };
+
+/** A logger that keeps the debug lines (which tell how a restore went about its work) and drops the rest. */
+export function debugLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { lines, logger: { debug: (m) => lines.push(m), info() {}, warn() {}, error() {} } };
+}

@@ -12,8 +12,16 @@ import { resolvePgConnection } from '../../../src/sources/postgres/connection.js
 import { silentLogger } from '../../../src/platform/logger.js';
 import { Readable } from 'node:stream';
 import type { SnapshotEntry } from '../../../src/repository/api.js';
-import type { Logger } from '../../../src/platform/logger.js';
-import { assertPgUp, PG, PgScratch, pgRunnable, restoreDefaults, sql, uniqueName } from './pgTestServer.js';
+import {
+  assertPgUp,
+  debugLogger,
+  PG,
+  PgScratch,
+  pgRunnable,
+  restoreDefaults,
+  sql,
+  uniqueName,
+} from './pgTestServer.js';
 import { openTestRepo, type TestRepo } from './testRepo.js';
 
 const SCHEMA = `
@@ -86,8 +94,7 @@ describe.skipIf(!pgRunnable)('postgres restore: post-data beside verification', 
   });
 
   it('restores every constraint and index exactly, splitting only the simple ones', async () => {
-    const debug: string[] = [];
-    const logger: Logger = { debug: (m) => debug.push(m), info() {}, warn() {}, error() {} };
+    const { logger, lines: debug } = debugLogger();
     const target = scratch.track(uniqueName('lb_postdata'));
     const result = await restorePostgres(t.repo, snapshot, {
       ...restoreDefaults,

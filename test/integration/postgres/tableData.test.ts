@@ -16,6 +16,7 @@ import { restorePostgres } from '../../../src/sources/postgres/restore.js';
 import type { SnapshotEntry } from '../../../src/repository/api.js';
 import {
   assertPgUp,
+  debugLogger,
   PG,
   PgScratch,
   pgRunnable,
@@ -67,8 +68,7 @@ describe.skipIf(!pgRunnable)('postgres restore: table data over several sessions
 
   it.each([1, 3])('restores everything with %i session(s) and verifies it', async (jobs) => {
     const target = scratch.track(uniqueName('lb_tabledata_r'));
-    const lines: string[] = [];
-    const logger = { debug: (m: string) => lines.push(m), info: () => {}, warn: () => {}, error: () => {} };
+    const { logger, lines } = debugLogger();
     const result = await restorePostgres(t.repo, snapshot, {
       ...restoreDefaults,
       jobs,
@@ -130,8 +130,7 @@ describe.skipIf(!pgRunnable)('postgres restore: table data over several sessions
       });
       const compressed = await t.commit('shop-db', 'postgres', backup);
       const target = scratch.track(uniqueName('lb_tabledata_z'));
-      const lines: string[] = [];
-      const logger = { debug: (m: string) => lines.push(m), info: () => {}, warn: () => {}, error: () => {} };
+      const { logger, lines } = debugLogger();
       const result = await restorePostgres(t.repo, compressed, {
         ...restoreDefaults,
         logger,
