@@ -102,13 +102,16 @@ export function rowHashCode(sha256: typeof createHash) {
    * across pushes is carried over in a buffer that grows to the longest row.
    */
   class LineHasher {
-    readonly sum = new RowHashSum();
     private carry: Buffer = Buffer.alloc(0);
     private carried = 0;
     /** Lines after a line equal to `stopLine` are not rows (COPY's `\.` end marker). */
     private stopped = false;
 
-    constructor(private readonly stopLine?: Uint8Array) {}
+    /** `sum` may be shared: hashers of pieces of one table add into the same sum. */
+    constructor(
+      private readonly stopLine?: Uint8Array,
+      readonly sum: RowHashSum = new RowHashSum(),
+    ) {}
 
     push(b: Uint8Array, start = 0, end = b.length): void {
       let pos = start;

@@ -62,6 +62,10 @@ export function tableKey(t: Pick<PgTable, 'schema' | 'name'>): string {
   return `${part(t.schema)}.${part(t.name)}`;
 }
 
+/** Ordinary tables whose data pg_dump dumps: FROM … WHERE of a query on pg_class `c` and pg_namespace `n`. */
+const DUMPED_TABLES = `pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND ${USER_SCHEMA} AND ${notExtensionMember('pg_class', 'c.oid')}`;
+
 /**
  * Ordinary tables whose data pg_dump dumps (partitions yes, partitioned
  * parents and extension tables no), with their columns read through the
@@ -73,21 +77,53 @@ export async function listTables(client: PgClient): Promise<PgTable[]> {
     `SELECT n.nspname AS schema, c.relname AS name,
             (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'r' AND ${USER_SCHEMA} AND ${notExtensionMember('pg_class', 'c.oid')}
+       FROM ${DUMPED_TABLES}
       ORDER BY 1, 2`,
   );
   return r.rows.map((row) => ({ schema: row.schema, name: row.name, columns: row.columns ?? [] }));
 }
 
-const qualified = (t: PgTable) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
+/** A table as a COPY … TO reads it back: the columns pg_dump's COPY lists, and the heap's size. */
+export interface PgCopyTable {
+  schema: string;
+  name: string;
+  /** Quoted column names in order, generated columns left out (pg_dump leaves them out). */
+  copyColumns: string[];
+  /** Heap blocks (pg_relation_size / block_size) when listed. */
+  blocks: number;
+}
+
+/** The tables listTables lists, with what a COPY … TO that reads them as pg_dump does needs. */
+export async function listCopyTables(client: PgClient, serverVersionNum: number): Promise<PgCopyTable[]> {
+  // Generated columns exist since PostgreSQL 12.
+  const notGenerated = serverVersionNum >= 120000 ? `AND a.attgenerated = ''` : '';
+  const r = await client.query<{ schema: string; name: string; columns: string[] | null; blocks: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name,
+            (SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum) FROM pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ${notGenerated}) AS columns,
+            (pg_relation_size(c.oid) / current_setting('block_size')::int)::text AS blocks
+       FROM ${DUMPED_TABLES}
+      ORDER BY 1, 2`,
+  );
+  return r.rows.map((row) => ({
+    schema: row.schema,
+    name: row.name,
+    copyColumns: row.columns ?? [],
+    blocks: Number(row.blocks),
+  }));
+}
+
+const qualified = (t: Pick<PgTable, 'schema' | 'name'>) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
 
 /**
  * Take ACCESS SHARE locks on the tables right after the snapshot, as pg_dump
  * does, so no DDL (TRUNCATE, table rewrite) can slip in between the snapshot
  * and the reads. Fails fast with "permission denied" on an unreadable table.
  */
-export async function lockTables(client: PgClient, tables: readonly PgTable[]): Promise<void> {
+export async function lockTables(
+  client: PgClient,
+  tables: readonly Pick<PgTable, 'schema' | 'name'>[],
+): Promise<void> {
   for (let i = 0; i < tables.length; i += 500) {
     const batch = tables
       .slice(i, i + 500)

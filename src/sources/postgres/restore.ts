@@ -23,7 +23,7 @@ import { silentLogger, type Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
 import type { TreeNode } from '../../repository/tree.js';
-import { contentStream, DUMP_TOOL_STDOUT_BUFFER } from '../database/dumpStream.js';
+import { contentStream } from '../database/dumpStream.js';
 import {
   compareDatabaseFingerprints,
   type DatabaseFingerprint,
@@ -42,15 +42,13 @@ import {
   type PgConnectionSpec,
   type PgTarget,
 } from './connection.js';
-import { startArchiveRowThread } from './archiveRows.js';
+import { readBackRows } from './readBack.js';
 import {
   fingerprintDatabase,
   fingerprintFromArchive,
   listTables,
   prepareFingerprintSession,
-  readCopySettings,
   ROWHASH_METHOD,
-  rowHashDumpEnv,
   schemaDigest,
 } from './fingerprint.js';
 import { findPgTools, type PgTools } from './tools.js';
@@ -178,55 +176,30 @@ async function serverIdentity(client: PgClient, target: PgTarget): Promise<strin
   return `pg-host:${target.host}:${target.port}`;
 }
 
-/** Rows and checksums of every table of `database`, from a data-only archive pg_dump streams to us. */
-async function archiveRowsOf(
-  tools: PgTools,
-  target: PgTarget,
-  database: string,
-  env: Record<string, string>,
-  timeoutMs: number | undefined,
-) {
-  const proc = spawnStreaming(
-    [tools.pgDump, '--data-only', '--format=custom', '--compress=0', '--no-password'],
-    { env: { ...pgToolEnv(target, database), ...env }, timeoutMs, stdoutBuffer: DUMP_TOOL_STDOUT_BUFFER },
-  );
-  // On a worker thread: this one only drains the pipe, so the dump tool never waits for the hashing.
-  const reader = startArchiveRowThread();
-  try {
-    const reading = (async () => {
-      for await (const chunk of proc.stdout) await reader.push(chunk as Uint8Array);
-    })();
-    reading.catch(() => proc.kill('SIGKILL'));
-    await proc.done.catch((err: unknown) => {
-      throw pgToolFailure('pg_dump', `verifying database ${database}`, err, target);
-    });
-    await reading;
-    return await reader.result();
-  } finally {
-    await reader.close();
-  }
-}
-
 /** Fingerprint of a (restored) database with the same method as the backup. */
 async function fingerprintOf(
-  tools: PgTools,
   target: PgTarget,
   database: string,
   checksums: boolean,
   expected: DatabaseFingerprint | undefined,
-  timeoutMs: number | undefined,
-  schemaReady?: Promise<void>,
+  opts: { timeoutMs?: number; schemaReady?: Promise<void>; logger?: Logger } = {},
 ): Promise<DatabaseFingerprint> {
   const what = `verifying database ${database}`;
   const client = await connectPg(target, database, what);
   try {
     if (checksums && expected?.checksumMethod === ROWHASH_METHOD) {
-      // pg_dump streams the rows while this session reads the catalog: the two overlap.
-      const env = rowHashDumpEnv(expected.copySettings, await readCopySettings(client));
-      const rows = archiveRowsOf(tools, target, database, env, timeoutMs);
+      // The rows are read back while this session reads the catalog: the two overlap.
+      const rows = readBackRows({
+        target,
+        database,
+        copySettings: expected.copySettings,
+        timeoutMs: opts.timeoutMs,
+        what,
+        logger: opts.logger,
+      });
       rows.catch(() => {});
-      // The schema digest waits for a post-data restore that runs beside the row dump.
-      await schemaReady?.catch(async (err: unknown) => {
+      // The schema digest waits for a post-data restore that runs beside the read-back.
+      await opts.schemaReady?.catch(async (err: unknown) => {
         await rows.catch(() => {});
         throw err;
       });
@@ -258,22 +231,10 @@ export async function verifyPostgresDatabase(
   into: PgConnectionSpec,
   database: string,
   expected: DatabaseFingerprint,
-  opts: { checksums: boolean; binDir?: string; timeoutMs?: number },
+  opts: { checksums: boolean; timeoutMs?: number; logger?: Logger },
 ): Promise<Difference[]> {
   const target = resolvePgConnection(into);
-  const client = await connectPg(target, database, `verifying database ${database}`);
-  let tools: PgTools;
-  try {
-    const v = await client.query<{ num: number; version: string }>(
-      `SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version`,
-    );
-    tools = await findPgTools(v.rows[0]?.num ?? 0, v.rows[0]?.version ?? '?', opts.binDir);
-  } catch (err) {
-    throw pgError(err, target, database, `verifying database ${database}`);
-  } finally {
-    await closePg(client);
-  }
-  const actual = await fingerprintOf(tools, target, database, opts.checksums, expected, opts.timeoutMs);
+  const actual = await fingerprintOf(target, database, opts.checksums, expected, opts);
   return compareDatabaseFingerprints(database, expected, actual);
 }
 
@@ -632,15 +593,11 @@ export async function restorePostgres(
     let differences: Difference[] = [];
     let verifyMs = 0;
     if (opts.verify !== false) {
-      const actual = await fingerprintOf(
-        tools,
-        target,
-        p.target,
-        manifest.fingerprint.checksums,
-        expected,
-        opts.timeoutMs,
-        postData,
-      ).catch(async (err: unknown) => {
+      const actual = await fingerprintOf(target, p.target, manifest.fingerprint.checksums, expected, {
+        timeoutMs: opts.timeoutMs,
+        schemaReady: postData,
+        logger,
+      }).catch(async (err: unknown) => {
         await postData?.catch(() => {});
         throw err;
       });
