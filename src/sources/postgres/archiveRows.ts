@@ -5,8 +5,8 @@
  * that table's rows exactly as COPY produced them, one `\n`-terminated line
  * per row, ended by COPY's `\.` marker. Each row is hashed (rowHash.ts) on
  * the way into the repository, so the backup's checksums cost no extra scan
- * of the database, and the verification of a restore hashes the rows of a
- * `pg_dump --data-only` of the restored database the same way.
+ * of the database; the verification of a restore hashes the rows it reads
+ * back from the restored database the same way (readBack.ts).
  *
  * Layout (pg_backup_archiver.c, pg_backup_custom.c; archive versions 1.12 to
  * 1.16, PostgreSQL 9.x to 17+): "PGDMP", version (3 bytes), int size, offset

@@ -9,7 +9,7 @@
  *   wrote it into the archive, computed by lifeboat while the archive streams
  *   (archiveRows.ts) — no extra scan; the row count from count(*) in the
  *   same snapshot must equal the archive's. A restore is verified by hashing
- *   a `pg_dump --data-only` of the restored database the same way;
+ *   the rows read back from the restored database the same way (readBack.ts);
  * - legacy checksums (no method recorded; still verified, and the fallback
  *   when an archive cannot be read): the sum over all rows of the first 64
  *   bits of md5(row text) computed by the server — one more full scan;

@@ -3,7 +3,7 @@
  * triggers, …), planned so that it can run while verification reads the
  * restored rows back.
  *
- * Why a plan at all: verification's `pg_dump --data-only` holds an ACCESS
+ * Why a plan at all: verification's read-back (readBack.ts) holds an ACCESS
  * SHARE lock on every table until it ends, and pg_restore's
  * `ALTER TABLE ONLY t ADD CONSTRAINT c PRIMARY KEY (…)` needs ACCESS
  * EXCLUSIVE: the constraint's index build — most of post-data's time — would

@@ -7,8 +7,8 @@
  * snapshot came from unless `force`. Afterwards the fingerprint is recomputed
  * on the restored database and every difference is returned: schema digest
  * by SQL, and — for backups whose checksums were taken from the archive's
- * rows — row counts and checksums by hashing the rows of a
- * `pg_dump --data-only` of the restored database, both at once.
+ * rows — row counts and checksums by hashing the rows read back from the
+ * restored database (readBack.ts), both at once.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -486,7 +486,7 @@ export async function restorePostgres(
     // Into an empty database, lifeboat loads the table data itself over `jobs` sessions (tableData.ts);
     // --clean needs pg_restore's whole run (its DROPs come first, in dependency order).
     const sectioned = !opts.clean;
-    // Verified from a row dump: post-data runs beside the verification.
+    // Verified by reading the rows back: post-data runs beside the verification.
     const overlap =
       sectioned &&
       opts.verify !== false &&
