@@ -247,15 +247,17 @@ class CopyOut {
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
   }
 
-  submit(connection: Connection): void {
+  /** Called by pg when the query's turn comes; an error returned is passed to handleError. */
+  submit(connection: Connection): Error | undefined {
     const socket = (connection as unknown as { stream: CopyOut['socket'] }).stream;
     const listeners = socket.listeners('data') as CopyOut['pgData'][];
-    if (listeners.length !== 1) throw new Error('the connection is not idle');
+    if (listeners.length !== 1) return new Error("the connection's reader is not pg's own");
     this.socket = socket;
     this.pgData = listeners[0] as CopyOut['pgData'];
     socket.removeListener('data', this.pgData);
     socket.on('data', this.onData);
     connection.query(this.text);
+    return undefined;
   }
 
   handleError(err: unknown): void {
