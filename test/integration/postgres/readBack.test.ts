@@ -106,12 +106,16 @@ describe.skipIf(!pgRunnable)('postgres verification reading the rows back', () =
       `CREATE TABLE big (id int, pad text);
        INSERT INTO big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 200000) g;`,
     );
-    const reading = readBackRows({
+    // Its failure is taken at once: it may come while the loop below is still waiting for its query.
+    const outcome = readBackRows({
       target: resolvePgConnection({ ...PG }),
       database: source,
       what: `verifying database ${source}`,
       pieceBlocks: 64,
-    });
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     // End the first backend seen reading the table, as a server restart or an operator would.
     for (let i = 0; i < 200; i++) {
       const [hit] = await sql<{ ok: boolean }>(
@@ -123,10 +127,7 @@ describe.skipIf(!pgRunnable)('postgres verification reading the rows back', () =
       if (hit?.ok) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    const err = await reading.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err = await outcome;
     expect((err as Error)?.message).toMatch(
       new RegExp(`reading table public\\.big back while verifying database ${source}`),
     );
