@@ -15,8 +15,7 @@
 //   restore   CREATE DATABASE + mariadb db < file          vs  restoreMysql + verification
 // Ratios are lifeboat/plain per round, reported as the median over rounds.
 // Creates lb_bench_* databases and removes them (and the temp dir) at the end.
-import { execFileSync, spawn } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runRedirected } from './lib/measure.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -86,17 +86,8 @@ async function timed(fn) {
   return { ms: performance.now() - t0, value };
 }
 
-/** Run a command with stdout to a file and/or stdin from a file, resolving when it exits 0. */
-function run(argv, { out, input } = {}) {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(argv[0], argv.slice(1), {
-      stdio: [input ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore', 'inherit'],
-    });
-    if (out) child.stdout.pipe(createWriteStream(out));
-    if (input) createReadStream(input).pipe(child.stdin);
-    child.on('close', (code) => (code === 0 ? resolveRun() : reject(new Error(`${argv[0]} exited ${code}`))));
-  });
-}
+/** `tool > out` / `tool < input`, as in a shell (lib/measure.mjs). */
+const run = (argv, { out, input } = {}) => runRedirected(argv, { stdout: out, stdin: input });
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -20,8 +20,7 @@
 // and what verification added after that.
 // Ratios are lifeboat/plain per round, reported as the median over rounds.
 // Creates lb_bench_* databases and removes them (and the temp dir) at the end.
-import { execFileSync, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,6 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runRedirected } from './lib/measure.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -80,14 +80,8 @@ async function timed(fn) {
   return { ms: performance.now() - t0, value };
 }
 
-/** Run a command with stdout to a file, resolving when it exits 0. */
-function toFile(argv, file) {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.pipe(createWriteStream(file));
-    child.on('close', (code) => (code === 0 ? resolveRun() : reject(new Error(`${argv[0]} exited ${code}`))));
-  });
-}
+/** `tool > file`, as in a shell (lib/measure.mjs). */
+const toFile = (argv, file) => runRedirected(argv, { env, stdout: file });
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

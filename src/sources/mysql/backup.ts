@@ -32,7 +32,7 @@ import {
 } from './connection.js';
 import { dumpConsistently, type CommitBlock } from './consistentDump.js';
 import { dumpUsersAndGrants } from './grants.js';
-import { dumpOptions, findMysqlTools } from './tools.js';
+import { DUMP_CHARACTER_SET, dumpOptions, findMysqlTools } from './tools.js';
 
 /** Schemas that belong to the server, never to a job's `all`. */
 export const SYSTEM_SCHEMAS = new Set(['information_schema', 'performance_schema', 'mysql', 'sys']);
@@ -164,7 +164,7 @@ export async function backupMysql(
     databases: {},
     positions: {},
   };
-  const dumpArgs = dumpOptions(tools, info.engine === 'mariadb');
+  const dumpArgs = dumpOptions(tools, info.engine === 'mariadb', DUMP_CHARACTER_SET);
   await withOptionFile(
     target,
     tools.flavor,
@@ -183,7 +183,11 @@ export async function backupMysql(
         logger.debug(`database ${database}: commits were blocked for ${dumped.commitsBlockedMs} ms`);
         const path = `${DATABASES_DIR}/${dumpFileName(database, 'sql')}`;
         files.set(path, dumped.saved);
-        fingerprint.databases[database] = dumped.fingerprint;
+        // The dump's row text (and so its row hashes) depends on the connection's character set.
+        fingerprint.databases[database] = {
+          ...dumped.fingerprint,
+          copySettings: { characterSet: DUMP_CHARACTER_SET },
+        };
         if (Object.keys(dumped.position).length > 0 && fingerprint.positions)
           fingerprint.positions[database] = dumped.position;
         warnings.push(...dumped.warnings);

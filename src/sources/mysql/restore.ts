@@ -44,7 +44,13 @@ import {
   prepareMysqlFingerprintSession,
   ROWHASH_METHOD,
 } from './fingerprint.js';
-import { dumpOptions, findMysqlTools, type MysqlTools } from './tools.js';
+import {
+  dumpCharacterSetOf,
+  dumpOptions,
+  findMysqlTools,
+  type DumpCharacterSet,
+  type MysqlTools,
+} from './tools.js';
 import { mysqlToolFailure } from './toolFailure.js';
 
 export interface MysqlRestoreOptions {
@@ -174,13 +180,14 @@ async function dumpRowsOf(
   optionFile: string,
   database: string,
   serverIsMariadb: boolean,
+  characterSet: DumpCharacterSet,
   timeoutMs: number | undefined,
   tables?: readonly string[],
 ) {
   const argv = [
     tools.dump,
     `--defaults-file=${optionFile}`,
-    ...dumpOptions(tools, serverIsMariadb),
+    ...dumpOptions(tools, serverIsMariadb, characterSet),
     // Rows only: the same INSERT text as the backup's dump, nothing else.
     '--no-create-info',
     '--skip-triggers',
@@ -227,9 +234,11 @@ async function fingerprintOf(
     if (checksums && expected?.checksumMethod === ROWHASH_METHOD) {
       const [v] = await rows<{ v: string }>(conn, 'SELECT VERSION() AS v');
       const mariadb = /mariadb/i.test(v?.v ?? '');
+      // Dumped as the backup's dump was: the row text depends on the character set.
+      const characterSet = dumpCharacterSetOf(expected);
       // The dumps stream the rows while this session reads the schema: they overlap.
       const dumps = (await verifyGroups(conn, database)).map((group) =>
-        dumpRowsOf(tools, optionFile, database, mariadb, timeoutMs, group),
+        dumpRowsOf(tools, optionFile, database, mariadb, characterSet, timeoutMs, group),
       );
       // Every dump ends before the answer, also when one fails: no dump outlives the verification.
       const fromDump = Promise.allSettled(dumps).then((settled) => {

@@ -35,6 +35,7 @@ describe.skipIf(!myRunnable)('mysql checksums from the dump rows', () => {
   it('records the method and the row counts the server has (routine bodies are not rows)', async () => {
     const fp = backup.fingerprint.databases[source];
     expect(fp?.checksumMethod).toBe('rowhash1');
+    expect(fp?.copySettings).toEqual({ characterSet: 'binary' });
     for (const [table, f] of Object.entries(fp?.tables ?? {})) {
       const [r] = await sql<{ n: number }>(source, `SELECT COUNT(*) AS n FROM ${ident(table)}`);
       expect(f.rows, table).toBe(Number(r?.n));
@@ -68,6 +69,19 @@ describe.skipIf(!myRunnable)('mysql checksums from the dump rows', () => {
         expected: expected.tables.nopk?.checksum,
         actual: expect.stringMatching(/^[0-9a-f]{32}$/),
       },
+    ]);
+  });
+
+  it('verifies with the character set the fingerprint records (none: the utf8mb4 dumps before)', async () => {
+    const expected = backup.fingerprint.databases[source];
+    if (!expected) throw new Error('no fingerprint');
+    expect(await verifyMysqlDatabase(MY, source, expected, { checksums: true })).toEqual([]);
+    // Without the recorded setting the rows are dumped as utf8mb4 with hex blobs: the text of the table
+    // with blobs and latin1 differs from the backup's, that of the plain ASCII tables does not.
+    const { copySettings: _, ...legacy } = expected;
+    const differences = await verifyMysqlDatabase(MY, source, legacy, { checksums: true });
+    expect(differences.map((d) => [d.kind, 'table' in d ? d.table : undefined])).toEqual([
+      ['checksum', 'Weird `Name` ü;x'],
     ]);
   });
 });

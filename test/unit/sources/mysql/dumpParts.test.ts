@@ -3,7 +3,12 @@ import { versionParts } from '../../../../src/sources/mysql/backup.js';
 import { lockNames, signalWhere } from '../../../../src/sources/mysql/consistentDump.js';
 import { columnTextExpr } from '../../../../src/sources/mysql/fingerprint.js';
 import { idempotentCreateUser, stripAuthentication } from '../../../../src/sources/mysql/grants.js';
-import { dumpOptions, toolFlavor, type MysqlTools } from '../../../../src/sources/mysql/tools.js';
+import {
+  dumpCharacterSetOf,
+  dumpOptions,
+  toolFlavor,
+  type MysqlTools,
+} from '../../../../src/sources/mysql/tools.js';
 
 describe('grants script', () => {
   it.each([
@@ -66,22 +71,35 @@ describe('tools', () => {
     );
   });
 
-  it('always dumps in one transaction with routines, triggers, events, hex blobs and no date', () => {
+  it('always dumps in one transaction with routines, triggers, events and no date, as bytes', () => {
     for (const flavor of ['mariadb', 'mysql'] as const) {
-      expect(dumpOptions(tools(flavor), true)).toEqual(
+      const args = dumpOptions(tools(flavor), true);
+      expect(args).toEqual(
         expect.arrayContaining([
           '--single-transaction',
           '--routines',
           '--triggers',
           '--events',
-          '--hex-blob',
           '--skip-dump-date',
+          '--default-character-set=binary',
         ]),
       );
+      // Under the binary character set --hex-blob would write every string column in hex.
+      expect(args).not.toContain('--hex-blob');
     }
     expect(dumpOptions(tools('mysql'), true)).toContain('--column-statistics=0');
     expect(dumpOptions(tools('mysql'), false)).not.toContain('--column-statistics=0');
     expect(dumpOptions(tools('mariadb'), true)).toContain('--add-drop-trigger');
+  });
+
+  it('dumps as the backup did: utf8mb4 with hex blobs when no character set is recorded', () => {
+    expect(dumpCharacterSetOf({})).toBe('utf8mb4');
+    expect(dumpCharacterSetOf({ copySettings: { characterSet: 'binary' } })).toBe('binary');
+    const legacy = dumpOptions(tools('mariadb'), true, dumpCharacterSetOf({}));
+    expect(legacy).toEqual(expect.arrayContaining(['--hex-blob', '--default-character-set=utf8mb4']));
+    expect(() => dumpCharacterSetOf({ copySettings: { characterSet: 'ebcdic' } })).toThrow(
+      /character set "ebcdic", which this version of lifeboat does not know/,
+    );
   });
 
   it('parses server versions', () => {
