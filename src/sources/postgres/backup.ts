@@ -16,6 +16,7 @@
  * DDL through) and the database is dumped again from a fresh snapshot.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LifeboatError, OperationError } from '../../errors.js';
 import { systemClock, type Clock } from '../../platform/clock.js';
 import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
@@ -57,7 +58,7 @@ import {
   schemaDigest,
   withArchiveChecksums,
 } from './fingerprint.js';
-import { findPgTools, type PgTools } from './tools.js';
+import { findPgTools, probeFirstPgDump, type PgTools } from './tools.js';
 import { pgToolFailure } from './toolFailure.js';
 
 export interface PostgresBackupOptions {
@@ -160,28 +161,37 @@ interface DumpedDatabase {
   archiveUnreadable?: string;
 }
 
-/** Poll until pg_dump's backend waits on a session that waits on ours; resolves `true` then. */
-function watchForCycle(
+/** How often the monitor looks for a lock cycle while pg_dump runs. */
+const CYCLE_POLL_MS = 200;
+
+/**
+ * Poll until pg_dump's backend waits on a session that waits on ours;
+ * resolves `true` then, `false` once `stop` is aborted. Aborting ends the
+ * wait between polls at once: the backup is not held up by a sleeping poll
+ * (on average half an interval, 100 ms, at the end of every dump).
+ */
+async function watchForCycle(
   monitor: PgClient,
   ourPid: number,
   appName: string,
-  isDone: () => boolean,
+  stop: AbortSignal,
 ): Promise<boolean> {
-  return (async () => {
-    while (!isDone()) {
-      await new Promise((r) => setTimeout(r, 200));
-      if (isDone()) break;
-      const r = await monitor.query<{ cycle: boolean }>(
-        `SELECT EXISTS (
-           SELECT 1 FROM pg_stat_activity a, unnest(pg_blocking_pids(a.pid)) AS b(pid)
-            WHERE a.application_name = $1 AND $2 = ANY (pg_blocking_pids(b.pid))
-         ) AS cycle`,
-        [appName, ourPid],
-      );
-      if (r.rows[0]?.cycle) return true;
+  while (!stop.aborted) {
+    try {
+      await sleep(CYCLE_POLL_MS, undefined, { signal: stop });
+    } catch {
+      break; // stopped
     }
-    return false;
-  })();
+    const r = await monitor.query<{ cycle: boolean }>(
+      `SELECT EXISTS (
+         SELECT 1 FROM pg_stat_activity a, unnest(pg_blocking_pids(a.pid)) AS b(pid)
+          WHERE a.application_name = $1 AND $2 = ANY (pg_blocking_pids(b.pid))
+       ) AS cycle`,
+      [appName, ourPid],
+    );
+    if (r.rows[0]?.cycle) return true;
+  }
+  return false;
 }
 
 async function dumpOnce(
@@ -196,7 +206,7 @@ async function dumpOnce(
   let monitor: PgClient | undefined;
   let proc: StreamingProcess | undefined;
   let reader: RowReaderThread | undefined;
-  let finished = false;
+  const watching = new AbortController();
   let closing: Promise<void> | undefined;
   const closeClient = () => (closing ??= closePg(client));
   try {
@@ -255,12 +265,12 @@ async function dumpOnce(
       void closeClient();
       throw firstFailure;
     });
-    const cycle = watchForCycle(monitor, ourPid, appName, () => finished).then((found) => {
+    const cycle = watchForCycle(monitor, ourPid, appName, watching.signal).then((found) => {
       if (found) fail(new DdlCycle());
     });
     cycle.catch(() => {});
     const settled = await Promise.allSettled([saving, fingerprinting, dumping]);
-    finished = true;
+    watching.abort();
     await cycle.catch(() => {});
     if (firstFailure !== undefined || settled.some((s) => s.status === 'rejected')) {
       throw firstFailure ?? (settled.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason;
@@ -288,7 +298,7 @@ async function dumpOnce(
     if (err instanceof DdlCycle || err instanceof LifeboatError) throw err;
     throw pgError(err, target, database, what);
   } finally {
-    finished = true;
+    watching.abort();
     // Ending the connection rolls back the transaction, releasing our locks.
     await closeClient();
     await closePg(monitor);
@@ -370,8 +380,9 @@ export async function backupPostgres(
   const logger = opts.logger ?? silentLogger;
   const clock = opts.clock ?? systemClock;
   const target = resolvePgConnection(spec);
+  const firstPgDump = probeFirstPgDump(opts.binDir);
   const info = await readServerInfo(target);
-  const tools = await findPgTools(info.versionNum, info.version, opts.binDir);
+  const tools = await findPgTools(info.versionNum, info.version, opts.binDir, firstPgDump);
   const databases = selectDatabases(opts.databases, info.databases, target);
   const warnings: string[] = [];
   const files = new Map<string, SavedStream>();

@@ -41,7 +41,12 @@ export function canDump(toolNum: number, serverNum: number): boolean {
   return Math.floor(toolNum / 100) >= Math.floor(serverNum / 100);
 }
 
-async function versionAt(pgDump: string): Promise<{ text: string; num: number } | undefined> {
+interface ToolVersion {
+  text: string;
+  num: number;
+}
+
+async function versionAt(pgDump: string): Promise<ToolVersion | undefined> {
   try {
     const r = await run([pgDump, '--version'], { timeoutMs: 15_000 });
     const num = r.code === 0 ? parseToolVersion(r.stdout) : undefined;
@@ -49,6 +54,17 @@ async function versionAt(pgDump: string): Promise<{ text: string; num: number } 
   } catch {
     return undefined;
   }
+}
+
+const firstPgDump = (binDir: string | undefined) => (binDir ? join(binDir, 'pg_dump') : 'pg_dump');
+
+/**
+ * `--version` of the pg_dump findPgTools tries first (never rejects). A
+ * caller starts it before it asks the server for its version, so the two
+ * round trips overlap (~30 ms per backup here).
+ */
+export function probeFirstPgDump(binDir?: string): Promise<ToolVersion | undefined> {
+  return versionAt(firstPgDump(binDir));
 }
 
 /** Directories where distributions install versioned client tools, newest first. */
@@ -88,9 +104,10 @@ export async function findPgTools(
   serverVersionNum: number,
   serverVersion: string,
   binDir?: string,
+  firstProbe: Promise<ToolVersion | undefined> = probeFirstPgDump(binDir),
 ): Promise<PgTools> {
-  const first = binDir ? join(binDir, 'pg_dump') : 'pg_dump';
-  const found = await versionAt(first);
+  const first = firstPgDump(binDir);
+  const found = await firstProbe;
   if (found && canDump(found.num, serverVersionNum)) return toolsIn(binDir, found.text, found.num);
   if (!binDir) {
     for (const dir of await versionedBinDirs()) {
