@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { OperationError } from '../errors.js';
 import { redact } from './redact.js';
 
@@ -28,6 +28,8 @@ export interface ExecOptions {
    * about 0.5 s of CPU per 500 MiB here (pg_dump's own writes included).
    */
   stdoutBuffer?: number;
+  /** spawnStreaming only: the program's stdout is this file descriptor (drainThread.ts) instead of a pipe. */
+  stdoutFd?: number;
 }
 
 export interface ExecResult {
@@ -58,7 +60,11 @@ export function formatCommand(argv: readonly string[]): string {
 }
 
 function spawnOptions(opts: ExecOptions): SpawnOptions {
-  const o: SpawnOptions = { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] };
+  const o: SpawnOptions = {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: ['pipe', opts.stdoutFd ?? 'pipe', 'pipe'],
+  };
   if (opts.uid !== undefined) o.uid = opts.uid;
   if (opts.gid !== undefined) o.gid = opts.gid;
   return o;
@@ -198,7 +204,8 @@ export function spawnStreaming(argv: readonly string[], opts: ExecOptions = {}):
   // Callers attach their own handlers; avoid an unhandled rejection if they only read stdout.
   done.catch(() => {});
   return {
-    stdout: child.stdout as Readable,
+    // With stdoutFd the output goes elsewhere: an empty stream here.
+    stdout: child.stdout ?? Readable.from([]),
     stdin: child.stdin as Writable,
     done,
     kill: (signal = 'SIGTERM') => void child.kill(signal),

@@ -30,7 +30,8 @@
 import { createHash } from 'node:crypto';
 import { OperationError } from '../../errors.js';
 import { monotonicMs } from '../../platform/clock.js';
-import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
+import type { StreamingProcess } from '../../platform/exec.js';
+import { spawnDrained } from '../../platform/drainThread.js';
 import type { Repo } from '../../repository/api.js';
 import { DUMP_TOOL_STDOUT_BUFFER, saveDumpStream, type SavedStream } from '../database/dumpStream.js';
 import type { DatabaseFingerprint } from '../database/fingerprint.js';
@@ -255,7 +256,7 @@ export async function dumpConsistently(
     const position = await readPosition(control);
     await snap.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
 
-    proc = spawnStreaming(
+    proc = await spawnDrained(
       [
         tools.dump,
         `--defaults-file=${opts.optionFile}`,

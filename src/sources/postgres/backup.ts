@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LifeboatError, OperationError } from '../../errors.js';
 import { systemClock, type Clock } from '../../platform/clock.js';
 import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
+import { spawnDrained } from '../../platform/drainThread.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
@@ -235,7 +236,7 @@ async function dumpOnce(
 
     const appName = `lifeboat-pg_dump-${randomBytes(6).toString('hex')}`;
     const env = { ...pgToolEnv(target, database), ...rowHashDumpEnv(undefined), PGAPPNAME: appName };
-    proc = spawnStreaming(
+    proc = await spawnDrained(
       [tools.pgDump, '--format=custom', '--compress=0', `--snapshot=${snapshotId}`, '--no-password'],
       { env, timeoutMs: opts.timeoutMs, stdoutBuffer: DUMP_TOOL_STDOUT_BUFFER },
     );
