@@ -112,6 +112,13 @@ export interface SaveBlobOptions {
    * whatever level made it.
    */
   compressionLevel?: number;
+  /**
+   * Compress at a fast level first and at compressionLevel only when the
+   * fast try shrinks the data a lot (workerPool.ts FAST_FIRST_LEVEL): for
+   * dumps of text that compresses moderately, like MySQL rows of random
+   * digits. A hint, as compressionLevel.
+   */
+  fastFirst?: boolean;
 }
 
 /** A SHA-256 computed off the calling thread (see WorkerPool.hashStream). */

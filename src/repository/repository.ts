@@ -534,7 +534,13 @@ export class Repository implements Repo {
     }
     this.written.blobs++;
     this.written.rawBytes += length;
-    const sealing = this.pool.seal(owned, associatedData.blob(type, id), true, opts.compressionLevel);
+    const sealing = this.pool.seal(
+      owned,
+      associatedData.blob(type, id),
+      true,
+      opts.compressionLevel,
+      opts.fastFirst,
+    );
     sealing.catch(() => {}); // observed below, in order; avoid an unhandled rejection meanwhile
     this.tail = this.tail.then(async () => {
       if (this.failure !== undefined) return;

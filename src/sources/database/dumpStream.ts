@@ -55,6 +55,8 @@ export interface SaveStreamOptions {
   sha256?: boolean;
   /** zstd level for the stream's chunks (SaveBlobOptions.compressionLevel); the repository's by default. */
   compressionLevel?: number;
+  /** SaveBlobOptions.fastFirst for the stream's chunks. */
+  fastFirst?: boolean;
 }
 
 /** Chunk a stream with the repository's chunker and save every chunk as a data blob, in order. */
@@ -79,7 +81,11 @@ export async function saveStream(
       hash?.update(chunk);
       saved.size += chunk.length;
       // The chunker's chunks own their memory: given away, not copied.
-      const p = repo.saveBlob('data', chunk, { transfer: true, compressionLevel: opts.compressionLevel });
+      const p = repo.saveBlob('data', chunk, {
+        transfer: true,
+        compressionLevel: opts.compressionLevel,
+        fastFirst: opts.fastFirst,
+      });
       // Observed later in order; this keeps a failure of a later save from going unhandled meanwhile.
       p.catch(() => {});
       pending.push(p);

@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { associatedData, computeBlobId, unseal } from '../../../src/repository/crypto.js';
-import { WorkerPool, INLINE_LIMIT, zstdDecompressSync } from '../../../src/repository/workerPool.js';
+import {
+  FAST_FIRST_LEVEL,
+  WorkerPool,
+  INLINE_LIMIT,
+  zstdDecompressSync,
+} from '../../../src/repository/workerPool.js';
 import { pseudoRandom, textLike } from './helpers.js';
 
 const pools: WorkerPool[] = [];
@@ -109,6 +114,35 @@ describe('WorkerPool', () => {
     expect(sizes['undefined']).toBe((await c.compress(data)).bytes.length);
     expect(sizes['1']).not.toBe(sizes['undefined']);
     expect(sizes['19']).toBeLessThan(sizes['undefined']!);
+  });
+
+  it('with fastFirst, keeps the fast level for text that compresses moderately and redoes compressible data', async () => {
+    const c = pool(1);
+    // Rows of random digits (what MySQL dumps of sysbench-like tables hold): ~2:1 at any level.
+    let digits = '';
+    let x = 12345;
+    while (digits.length < 1024 * 1024) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      digits += `(${digits.length},'${String(x).padStart(11, '0')}-${String(x ^ 0x5bd1e995).padStart(11, '0')}'),\n`;
+    }
+    const text = Buffer.from(digits.slice(0, 1024 * 1024));
+    // Rows that are mostly blanks (pgbench's filler): far more than FAST_FIRST_ENOUGH:1.
+    const blanks = Buffer.from(
+      Array.from({ length: 12000 }, (_, i) => `${i}\t1\t0\t${' '.repeat(84)}\n`).join(''),
+    );
+    const sealedSize = async (data: Buffer, level: number, fastFirst: boolean) => {
+      const result = await c.seal(data, 'aad', false, level, fastFirst);
+      const payload = unseal(KEY, Buffer.concat(result.sealed), 'aad')!;
+      expect((await c.decompress(payload, data.length)).equals(data)).toBe(true);
+      return payload.length;
+    };
+    // Text: the fast level's frame (not level 1's), still compressed about as well.
+    const textFast = await sealedSize(text, 1, true);
+    expect(textFast).not.toBe(await sealedSize(text, 1, false));
+    expect(textFast).toBe(await sealedSize(text, FAST_FIRST_LEVEL, false));
+    expect(textFast).toBeLessThan(text.length * 0.6);
+    // Blanks: compressed again at level 1, the same frame as without fastFirst.
+    expect(await sealedSize(blanks, 1, true)).toBe(await sealedSize(blanks, 1, false));
   });
 
   it('seals many small blobs at once in batches, each with its own associated data', async () => {
