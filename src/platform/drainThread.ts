@@ -79,10 +79,14 @@ type FromWorker = { opened: true } | { slot: number; length: number } | { end: t
 
 /** The write end to give the child as its stdout, and the stream of what it writes. */
 export interface DrainedOutput {
-  /** File descriptor for the child's stdout; close it with writerPassed() once the child has it. */
+  /** File descriptor for the child's stdout; close it with release() once the child has it. */
   writeFd: number;
-  /** Call once the child was started (or could not be): this process's copy of the write end is closed. */
-  writerPassed(): Promise<void>;
+  /**
+   * Close this process's copy of the write end (once the worker holds its read end) and remove the FIFO's
+   * directory. Call it once the child was started, or when none will be: the worker then reads to the end
+   * of the child's output, or at once to end of file, and stops. Safe to call more than once.
+   */
+  release(): Promise<void>;
   /**
    * Everything the child writes, in order, in pieces the caller owns; ends when the child's stdout closes.
    * Ending or abandoning it stops the worker (kill the child when abandoning it).
@@ -109,8 +113,17 @@ export async function startDrainThread(): Promise<DrainedOutput> {
   const views = slots.map((s) => Buffer.from(s));
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, slots, state: stateBuffer } });
   // A stream nobody reads (a caller that failed before reading it) must not keep the process alive
-  // with a worker waiting for a free slot.
+  // with a worker waiting for a free slot: the worker is referenced only while somebody awaits it.
   worker.unref();
+  let waiting = 0;
+  const awaitWorker = async <T>(what: Promise<T>): Promise<T> => {
+    if (waiting++ === 0) worker.ref();
+    try {
+      return await what;
+    } finally {
+      if (--waiting === 0) worker.unref();
+    }
+  };
 
   // Messages queue here until the consumer asks for them.
   const queue: FromWorker[] = [];
@@ -162,10 +175,7 @@ export async function startDrainThread(): Promise<DrainedOutput> {
   async function* slotsInOrder(): AsyncGenerator<Uint8Array> {
     for (;;) {
       if (queue.length === 0) {
-        // Only a reader waiting for data keeps the process alive (the worker is unref'd above).
-        worker.ref();
-        await new Promise<void>((resolve) => (wake = resolve));
-        worker.unref();
+        await awaitWorker(new Promise<void>((resolve) => (wake = resolve)));
       }
       const m = queue.shift() as FromWorker;
       if ('end' in m) return;
@@ -193,13 +203,11 @@ export async function startDrainThread(): Promise<DrainedOutput> {
 
   return {
     writeFd: writeFd as number,
-    async writerPassed() {
+    async release() {
       try {
         // The worker must hold its read end before the last writer here goes, or its open would block.
-        worker.ref();
-        await openedPromise;
+        await awaitWorker(openedPromise);
       } finally {
-        worker.unref();
         closeWriter();
         await rm(dir, { recursive: true, force: true });
       }
@@ -209,30 +217,41 @@ export async function startDrainThread(): Promise<DrainedOutput> {
 }
 
 /**
- * spawnStreaming whose stdout is drained by a thread of its own (above). Where
- * no FIFO can be made (no mkfifo, no writable temporary directory) the tool
+ * A drain made ready ahead of its tool, so that starting the tool later costs
+ * no mkfifo and no worker start-up (~40 ms): undefined where no FIFO can be
+ * made (no mkfifo, no writable temporary directory). Release it when no tool
+ * gets it.
+ */
+export async function prepareDrain(): Promise<DrainedOutput | undefined> {
+  try {
+    return await startDrainThread();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * spawnStreaming whose stdout is drained by a thread of its own (above),
+ * through `prepared` (prepareDrain) or a drain made now. Without one the tool
  * writes into an ordinary pipe, as before.
  */
 export async function spawnDrained(
   argv: readonly string[],
   opts: ExecOptions = {},
+  prepared: Promise<DrainedOutput | undefined> = prepareDrain(),
 ): Promise<StreamingProcess> {
-  let drain: DrainedOutput;
-  try {
-    drain = await startDrainThread();
-  } catch {
-    return spawnStreaming(argv, opts);
-  }
+  const drain = await prepared;
+  if (!drain) return spawnStreaming(argv, opts);
   let proc: StreamingProcess;
   try {
     proc = spawnStreaming(argv, { ...opts, stdoutFd: drain.writeFd });
   } catch (err) {
     // Not started (a bad argument): this side's write end still has to go.
-    await drain.writerPassed().catch(() => {});
+    await drain.release().catch(() => {});
     throw err;
   }
   try {
-    await drain.writerPassed();
+    await drain.release();
   } catch (err) {
     proc.kill('SIGKILL');
     throw err;

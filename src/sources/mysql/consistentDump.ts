@@ -31,7 +31,7 @@ import { createHash } from 'node:crypto';
 import { OperationError } from '../../errors.js';
 import { monotonicMs } from '../../platform/clock.js';
 import type { StreamingProcess } from '../../platform/exec.js';
-import { spawnDrained } from '../../platform/drainThread.js';
+import { prepareDrain, spawnDrained } from '../../platform/drainThread.js';
 import type { Repo } from '../../repository/api.js';
 import { DUMP_TOOL_STDOUT_BUFFER, saveDumpStream, type SavedStream } from '../database/dumpStream.js';
 import type { DatabaseFingerprint } from '../database/fingerprint.js';
@@ -184,6 +184,8 @@ export async function dumpConsistently(
     commitsBlockedMs = monotonicMs() - blockedAt;
     await unblockCommits(control, opts.commitBlock);
   };
+  // Made ready while we connect: not inside the window where commits are blocked.
+  const draining = prepareDrain();
   try {
     control = await connectMysql(target, undefined, what);
     snap = await connectMysql(target, undefined, what);
@@ -270,6 +272,7 @@ export async function dumpConsistently(
         timeoutMs: opts.timeoutMs,
         stdoutBuffer: DUMP_TOOL_STDOUT_BUFFER,
       },
+      draining,
     );
     const running = proc;
     let dumpEnded = false;
@@ -378,5 +381,7 @@ export async function dumpConsistently(
     await closeMysql(control);
     await reader?.close();
     if (proc) await proc.done.catch(() => {});
+    // Not given to a dump (a failure before it started), the drain still has to go.
+    await (await draining)?.release();
   }
 }

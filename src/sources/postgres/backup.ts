@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LifeboatError, OperationError } from '../../errors.js';
 import { systemClock, type Clock } from '../../platform/clock.js';
 import { spawnStreaming, type StreamingProcess } from '../../platform/exec.js';
-import { spawnDrained } from '../../platform/drainThread.js';
+import { prepareDrain, spawnDrained } from '../../platform/drainThread.js';
 import { silentLogger, type Logger } from '../../platform/logger.js';
 import { redact } from '../../platform/redact.js';
 import type { Repo } from '../../repository/api.js';
@@ -210,6 +210,8 @@ async function dumpOnce(
   const watching = new AbortController();
   let closing: Promise<void> | undefined;
   const closeClient = () => (closing ??= closePg(client));
+  // Made ready while we connect and take the snapshot, so pg_dump starts without waiting for it.
+  const draining = prepareDrain();
   try {
     client = await connectPg(target, database, what);
     monitor = await connectPg(target, database, what);
@@ -239,6 +241,7 @@ async function dumpOnce(
     proc = await spawnDrained(
       [tools.pgDump, '--format=custom', '--compress=0', `--snapshot=${snapshotId}`, '--no-password'],
       { env, timeoutMs: opts.timeoutMs, stdoutBuffer: DUMP_TOOL_STDOUT_BUFFER },
+      draining,
     );
     const running = proc;
     let firstFailure: unknown;
@@ -305,6 +308,8 @@ async function dumpOnce(
     await closePg(monitor);
     await reader?.close();
     if (proc) await proc.done.catch(() => {});
+    // Not given to pg_dump (a failure before it started), the drain still has to go.
+    await (await draining)?.release();
   }
 }
 

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { describe, expect, it } from 'vitest';
-import { spawnDrained } from '../../../src/platform/drainThread.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareDrain, spawnDrained } from '../../../src/platform/drainThread.js';
 
 /** SHA-256 and length of everything a stream yields. */
 async function digestOf(stream: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number }> {
@@ -43,7 +43,19 @@ function expectedDigest(mib: number): { sha256: string; size: number } {
   return { sha256: hash.digest('hex'), size: mib * 1024 * 1024 };
 }
 
-const fifoDirs = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('lifeboat-fifo-'));
+// FIFO directories go to os.tmpdir(): a private one for this file (other test files run drains at the same time).
+let privateTmp = '';
+const savedTmp = process.env.TMPDIR;
+beforeAll(async () => {
+  privateTmp = await mkdtemp(join(tmpdir(), 'lb-drain-tmp-'));
+  process.env.TMPDIR = privateTmp;
+});
+afterAll(async () => {
+  if (savedTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmp;
+  await rm(privateTmp, { recursive: true, force: true });
+});
+const fifoDirs = async () => (await readdir(privateTmp)).filter((n) => n.startsWith('lifeboat-fifo-'));
 
 describe('spawnDrained', () => {
   it('delivers every byte in order, through more data than its slots hold', async () => {
@@ -73,6 +85,26 @@ describe('spawnDrained', () => {
     proc.kill('SIGKILL');
     const err = await proc.done.catch((e: Error) => e);
     expect(String(err)).toContain('SIGKILL');
+  });
+
+  it('releases a prepared drain that no tool got, leaving nothing behind', async () => {
+    const before = await fifoDirs();
+    const drain = await prepareDrain();
+    expect(drain).toBeDefined();
+    expect((await fifoDirs()).length).toBe(before.length + 1);
+    await drain?.release();
+    await drain?.release(); // twice is fine
+    expect(await fifoDirs()).toEqual(before);
+    // The worker read to end of file at once: its stream is empty.
+    expect(await digestOf(drain!.output)).toMatchObject({ size: 0 });
+  });
+
+  it('starts a tool on a prepared drain', async () => {
+    const prepared = prepareDrain();
+    const proc = await spawnDrained(writer(3), {}, prepared);
+    const [got] = await Promise.all([digestOf(proc.stdout), proc.done]);
+    expect(got).toEqual(expectedDigest(3));
+    await (await prepared)?.release();
   });
 
   it('reports a missing program as before', async () => {
