@@ -170,22 +170,24 @@ exit 1`,
       db,
       `CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 20) AS pad FROM generate_series(1, 200000) g`,
     );
+    // The first chunk saved ends pg_dump's session, and no chunk is saved until that is done: pg_dump, whose
+    // output is then not read, waits with ~110 of its 128 MB still to send, however fast this machine reads.
     let terminated: Promise<unknown> | undefined;
+    class TerminatingRepo extends FakeRepo {
+      override async saveBlob(...args: Parameters<FakeRepo['saveBlob']>) {
+        terminated ??= sql(
+          'postgres',
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'lifeboat-pg_dump-%'`,
+          [db],
+        );
+        await terminated;
+        return super.saveBlob(...args);
+      }
+    }
     const err = await failureOf(
-      backupPostgres(new FakeRepo(), PG, {
-        ...opts,
-        databases: [db],
-        checksums: false,
-        onProgress: () => {
-          terminated ??= sql(
-            'postgres',
-            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'lifeboat-pg_dump-%'`,
-            [db],
-          );
-        },
-      }),
+      backupPostgres(new TerminatingRepo(), PG, { ...opts, databases: [db], checksums: false }),
     );
-    await terminated;
+    expect(await terminated).toEqual([{ pg_terminate_backend: true }]);
     expect(err.code).toMatch(/^E_(PG_DUMP_FAILED|DB_UNREACHABLE)$/);
     expect(err.message).toMatch(/pg_dump/);
   });
