@@ -141,9 +141,11 @@ export async function startDrainThread(): Promise<DrainedOutput> {
     wake?.();
     wake = undefined;
   };
+  let ended = false;
   worker.on('message', (m: FromWorker) => {
     if ('opened' in m) opened();
     else push(m);
+    if ('end' in m || 'error' in m) ended = true;
   });
   worker.on('error', (err) => {
     failed(err);
@@ -152,7 +154,8 @@ export async function startDrainThread(): Promise<DrainedOutput> {
   worker.on('exit', (code) => {
     exited = true;
     failed(new Error(`the drain thread exited (code ${code})`));
-    push({ error: `the drain thread exited (code ${code}) before the end of the stream` });
+    // After its end (or its own error) an exit is expected; before it, the stream is cut short.
+    if (!ended) push({ error: `the drain thread exited (code ${code}) before the end of the stream` });
   });
 
   let writerOpen = true;
