@@ -176,6 +176,7 @@ export async function backupMysql(
           dumpArgs,
           optionFile,
           commitBlock: info.commitBlock,
+          engine: info.engine,
           lockWaitTimeoutSec: opts.lockWaitTimeoutSec,
           timeoutMs: opts.timeoutMs,
           onProgress: (bytes) => opts.onProgress?.({ database, bytes }),

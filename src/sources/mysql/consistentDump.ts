@@ -12,7 +12,8 @@
  *  3. the dump starts with `--single-transaction`: its own consistent snapshot
  *     is taken while commits are still blocked, so it equals S's. To know when
  *     that has happened, the dump runs with
- *     `--where="(SELECT COALESCE(GET_LOCK('<signal>', 0), 1)) >= 0"` — always
+ *     `--where="(SELECT COALESCE(GET_LOCK('<signal>', 0), 1)) >= 0"` (on
+ *     MariaDB a cheaper form, see signalWhere) — always
  *     true, but evaluating it takes a user lock that L can see with
  *     IS_USED_LOCK; the dump's first data SELECT comes after its START
  *     TRANSACTION. The holder's connection id must be newer than S's, so a
@@ -61,6 +62,8 @@ export interface ConsistentDumpOptions {
   /** Path of the private option file (first argument of the tools). */
   optionFile: string;
   commitBlock: CommitBlock;
+  /** The server's kind: how the dump signals its snapshot (signalWhere). */
+  engine: 'mariadb' | 'mysql';
   /** Seconds to wait for the commit block (lock_wait_timeout), default 30. */
   lockWaitTimeoutSec?: number;
   /** Give up when the dump has not opened its snapshot this long after the block, ms (default 60 s). */
@@ -86,8 +89,20 @@ export function lockNames(database: string): { mutex: string; signal: string } {
   return { mutex: `lifeboat-m-${h}`, signal: `lifeboat-s-${h}` };
 }
 
-/** The always-true WHERE clause whose evaluation signals that the dump's snapshot is open. */
-export function signalWhere(signal: string): string {
+/**
+ * The always-true WHERE clause whose evaluation signals that the dump's
+ * snapshot is open. The server evaluates it for every row of every table.
+ *
+ * MariaDB: the lock is taken once per dump session and remembered in a user
+ * variable (COALESCE stops at its first non-NULL argument). GET_LOCK on every
+ * row, as the subquery form does, costs an MDL request and a lock-hash
+ * lookup per row: ~0.1 s of server CPU per 625,000 rows here, 0.4 s per
+ * 500 MB dump on a 2-core machine that the dump already keeps busy.
+ * MySQL 8 deprecates assignments inside expressions, so it keeps the subquery.
+ */
+export function signalWhere(signal: string, engine: 'mariadb' | 'mysql'): string {
+  if (engine === 'mariadb')
+    return `COALESCE(@lifeboat_signal, @lifeboat_signal := GET_LOCK('${signal}', 0), 1) >= 0`;
   return `(SELECT COALESCE(GET_LOCK('${signal}', 0), 1)) >= 0`;
 }
 
@@ -263,7 +278,7 @@ export async function dumpConsistently(
         tools.dump,
         `--defaults-file=${opts.optionFile}`,
         ...dumpArgs,
-        `--where=${signalWhere(signal)}`,
+        `--where=${signalWhere(signal, opts.engine)}`,
         '--',
         database,
       ],

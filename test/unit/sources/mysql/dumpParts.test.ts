@@ -42,7 +42,10 @@ describe('snapshot alignment locks', () => {
     expect(lockNames('crm').signal).not.toBe(a.signal);
     expect(a.mutex).not.toBe(a.signal);
     expect(a.mutex.length).toBeLessThanOrEqual(64);
-    expect(signalWhere(a.signal)).toBe(`(SELECT COALESCE(GET_LOCK('${a.signal}', 0), 1)) >= 0`);
+    expect(signalWhere(a.signal, 'mysql')).toBe(`(SELECT COALESCE(GET_LOCK('${a.signal}', 0), 1)) >= 0`);
+    expect(signalWhere(a.signal, 'mariadb')).toBe(
+      `COALESCE(@lifeboat_signal, @lifeboat_signal := GET_LOCK('${a.signal}', 0), 1) >= 0`,
+    );
   });
 });
 
