@@ -135,7 +135,11 @@ try {
   });
   execFileSync('psql', ['-X', '-q', '-d', source, '-c', 'VACUUM ANALYZE'], { env });
   const dbSize = Number(psql(source, `SELECT pg_database_size(current_database())`));
-  const dumpFile = join(work, 'plain.dump');
+  // Every round's plain dump goes to a new file, kept until the end like the rounds' repositories. An
+  // overwritten file gets page-cache pages that its truncation has just freed; on this VM (virtio-balloon free
+  // page reporting) first touching memory given back to the host costs ~2.4 ns per byte of system time, so
+  // one reused file made the plain tool's writes several times cheaper than any new file (docs/performance.md).
+  let dumpFile;
   const backupOpts = { databases: [source], globals: false, checksums: true };
   let kept; // the last round's repository and first snapshot, for the restores
 
@@ -143,6 +147,7 @@ try {
   for (let round = 0; round < repeat; round++) {
     const { repo, dir } = await newRepo();
     log(`round ${round + 1}: backup`);
+    dumpFile = join(work, `plain-${round + 1}.dump`);
     const [plain, first] = await pair(
       round,
       () => timed(() => toFile(['pg_dump', '-Fc', '-d', source], dumpFile)),
