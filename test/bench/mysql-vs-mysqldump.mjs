@@ -156,10 +156,10 @@ try {
       `SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${source}'`,
     ),
   );
-  // Every round's plain dump goes to a new file, kept until the end like the rounds' repositories. An
-  // overwritten file gets page-cache pages that its truncation has just freed; on this VM (virtio-balloon free
-  // page reporting) first touching memory given back to the host costs ~2.4 ns per byte of system time, so
-  // one reused file made the plain tool's writes several times cheaper than any new file (docs/performance.md).
+  // Every round's plain dump goes to a new file, kept until the end like the rounds' repositories: both sides
+  // write new files, as a nightly dump does. (An overwritten file may get the page-cache pages its truncation
+  // has just freed; on a VM that hands free memory back to its host, first-touch pages cost far more system
+  // time — docs/performance.md, MariaDB, session 13.)
   let dumpFile;
   const backupOpts = { databases: [source], usersAndGrants: false, checksums: true };
   let kept;
