@@ -28,6 +28,7 @@ import {
   resolveMysqlConnection,
   withOptionFile,
   type MysqlConnectionSpec,
+  type MysqlServerEngine,
   type MysqlTarget,
 } from './connection.js';
 import { dumpConsistently, type CommitBlock } from './consistentDump.js';
@@ -61,7 +62,7 @@ export interface MysqlBackupOptions {
 
 interface ServerInfo {
   version: string;
-  engine: 'mariadb' | 'mysql';
+  engine: MysqlServerEngine;
   identity: string;
   commitBlock: CommitBlock;
   databases: string[];

@@ -200,6 +200,9 @@ export async function mysql2Config(target: MysqlTarget, database?: string): Prom
 /** Which client family the tools belong to (their TLS options differ). */
 export type MysqlToolFlavor = 'mariadb' | 'mysql';
 
+/** Which server the job talks to (from VERSION()): SQL and commit blocking differ. */
+export type MysqlServerEngine = 'mariadb' | 'mysql';
+
 /** An option-file value: double-quoted, with the escapes the client libraries understand. */
 export function optionFileValue(value: string): string {
   const escaped = value

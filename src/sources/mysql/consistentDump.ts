@@ -39,7 +39,7 @@ import type { DatabaseFingerprint } from '../database/fingerprint.js';
 import type { RowReaderThread } from '../database/rowReaderWorker.js';
 import { startDumpRowThread } from './dumpRows.js';
 import { closeMysql, connectMysql, mysqlError, rows, type MysqlConnection } from './client.js';
-import { describeMysqlTarget, mysqlToolEnv, type MysqlTarget } from './connection.js';
+import { describeMysqlTarget, mysqlToolEnv, type MysqlServerEngine, type MysqlTarget } from './connection.js';
 import {
   fingerprintMysqlTables,
   listMysqlTables,
@@ -63,7 +63,7 @@ export interface ConsistentDumpOptions {
   optionFile: string;
   commitBlock: CommitBlock;
   /** The server's kind: how the dump signals its snapshot (signalWhere). */
-  engine: 'mariadb' | 'mysql';
+  engine: MysqlServerEngine;
   /** Seconds to wait for the commit block (lock_wait_timeout), default 30. */
   lockWaitTimeoutSec?: number;
   /** Give up when the dump has not opened its snapshot this long after the block, ms (default 60 s). */
@@ -100,7 +100,7 @@ export function lockNames(database: string): { mutex: string; signal: string } {
  * 500 MB dump on a 2-core machine that the dump already keeps busy.
  * MySQL 8 deprecates assignments inside expressions, so it keeps the subquery.
  */
-export function signalWhere(signal: string, engine: 'mariadb' | 'mysql'): string {
+export function signalWhere(signal: string, engine: MysqlServerEngine): string {
   if (engine === 'mariadb')
     return `COALESCE(@lifeboat_signal, @lifeboat_signal := GET_LOCK('${signal}', 0), 1) >= 0`;
   return `(SELECT COALESCE(GET_LOCK('${signal}', 0), 1)) >= 0`;
