@@ -68,12 +68,15 @@ export type CutChunk = Uint8Array | ZeroChunk;
 type Part = Uint8Array | number;
 
 /**
- * The bytes of `parts` (`length` in all) copied into one buffer of its own:
- * an ArrayBuffer of exactly the chunk, transferable as is. allocUnsafeSlow:
- * no zero-fill, no pool slice.
+ * The bytes of `parts` (`length` in all) copied into `buf` (from its start),
+ * by default a buffer of its own: an ArrayBuffer of exactly the chunk,
+ * transferable as is. allocUnsafeSlow: no zero-fill, no pool slice.
  */
-export function joinParts(parts: readonly Part[], length: number): Buffer {
-  const buf = Buffer.allocUnsafeSlow(length);
+export function joinParts(
+  parts: readonly Part[],
+  length: number,
+  buf: Buffer = Buffer.allocUnsafeSlow(length),
+): Buffer {
   let at = 0;
   for (const part of parts) {
     if (typeof part === 'number') {
@@ -341,14 +344,25 @@ async function* pieces(input: Readable | AsyncIterable<Uint8Array>): AsyncIterab
  * not overwrite a piece after handing it over (Node streams never do).
  */
 export class FastCdcChunker implements Chunker {
+  /** Makes a chunk out of its parts: joinParts into a buffer of its own, or into one from `allocate`. */
+  private readonly finish: ((parts: Part[], length: number) => Uint8Array) | undefined;
+
+  /**
+   * With `allocate`, chunks (of chunks() and cutter()) are copied into the
+   * buffers it gives, views from offset 0 of a buffer that may be larger
+   * (the repository's ChunkBuffers, reused once a chunk is sealed).
+   */
   constructor(
     private readonly gear: Int32Array,
     private readonly params: ChunkerParams = DEFAULT_CHUNKER_PARAMS,
-  ) {}
+    allocate?: (length: number) => Buffer,
+  ) {
+    if (allocate) this.finish = (parts, length) => joinParts(parts, length, allocate(length));
+  }
 
   /** A synchronous cutter for one stream (the fast path of sources that read files themselves). */
   cutter(): ChunkCutter {
-    return new ChunkCutter(this.gear, this.params);
+    return new ChunkCutter(this.gear, this.params, this.finish);
   }
 
   /** The same, emitting ChunkParts (for Repo.saveChunkParts: only new chunks are copied). */
@@ -358,7 +372,7 @@ export class FastCdcChunker implements Chunker {
 
   /** Cut a stream into chunks without holding more than one chunk in progress. */
   async *chunks(input: Readable | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-    const cutter = new ChunkCutter(this.gear, this.params);
+    const cutter = new ChunkCutter(this.gear, this.params, this.finish);
     for await (const piece of pieces(input)) {
       for (const chunk of cutter.push(piece)) yield chunk;
     }

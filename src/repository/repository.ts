@@ -385,7 +385,9 @@ export class Repository implements Repo {
   /** The repository's content-defined chunker (secret gear table). */
   chunker(): Chunker {
     this.gear ??= deriveGearTable(this.master.chunkerSeed);
-    return new FastCdcChunker(this.gear, this.parameters.chunker);
+    return new FastCdcChunker(this.gear, this.parameters.chunker, (length) =>
+      this.pool.chunkBuffers.take(length),
+    );
   }
 
   /** Keyed blob ID of `data` (nothing is stored). */
@@ -492,7 +494,12 @@ export class Repository implements Repo {
       throw new InvalidRepositoryInputError(`unknown blob type ${String(type)}`);
     const id = computeBlobId(this.master.blobId, data);
     const length = data.length;
-    if (this.index.has(id) || this.pending.has(id)) return { id, stored: false, length };
+    if (this.index.has(id) || this.pending.has(id)) {
+      // A chunk given away in one of the chunk buffers: the buffer can take the next chunk.
+      if (opts.transfer === true && data.byteOffset === 0 && this.pool.chunkBuffers.owns(data.buffer))
+        this.pool.chunkBuffers.give(data.buffer as ArrayBuffer);
+      return { id, stored: false, length };
+    }
     // Marked before any await, so concurrent saves of the same content store it once.
     this.pending.add(id);
     // Unless given away, our own copy: the caller may reuse its buffer, and the copy can move to a worker.
@@ -515,7 +522,8 @@ export class Repository implements Repo {
     const id = computeBlobIdOfParts(this.master.blobId, chunk.parts);
     if (this.index.has(id) || this.pending.has(id)) return { id, stored: false, length: chunk.length };
     this.pending.add(id);
-    return this.storeNewBlob('data', id, joinParts(chunk.parts, chunk.length), opts);
+    const owned = joinParts(chunk.parts, chunk.length, this.pool.chunkBuffers.take(chunk.length));
+    return this.storeNewBlob('data', id, owned, opts);
   }
 
   /** Seal and pack a blob marked pending under `id`; `owned` is ours (it may move to a worker). */

@@ -19,6 +19,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type * as ZstdNapi from 'zstd-napi';
 import { OperationError } from '../errors.js';
+import { ChunkBuffers } from './chunkBuffers.js';
 import { computeBlobId, sealParts, unseal } from './crypto.js';
 
 type ZstdModule = typeof ZstdNapi;
@@ -676,6 +677,8 @@ export class WorkerPool {
   private batchesInFlight = 0;
   /** Batch buffers handed back by the workers, filled again by the next batches. */
   private readonly spareBatchBuffers: Buffer[] = [];
+  /** Buffers to cut chunks into: seal() moves them to a worker and takes them back for the next chunk. */
+  readonly chunkBuffers = new ChunkBuffers();
   private inline:
     { c: InstanceType<ZstdModule['Compressor']>; d: InstanceType<ZstdModule['Decompressor']> } | undefined;
 
@@ -717,16 +720,28 @@ export class WorkerPool {
   ): Promise<SealResult> {
     const key = this.sealKey;
     if (!key) throw new Error('this worker pool has no key to seal with');
-    if (this.size === 0) return this.sealHere(key, data, associatedData);
-    if (data.length < INLINE_LIMIT) return this.sealInBatch(key, data, associatedData);
+    // A chunk cut into one of chunkBuffers' buffers travels in its whole buffer, with its length.
+    const pooled = take && data.byteOffset === 0 && this.chunkBuffers.owns(data.buffer);
+    if (this.size === 0 || data.length < INLINE_LIMIT) {
+      // Sealed (or copied into a batch) before this returns: the buffer is free again.
+      const sealed =
+        this.size === 0
+          ? this.sealHere(key, data, associatedData)
+          : this.sealInBatch(key, data, associatedData);
+      if (pooled) this.chunkBuffers.give(data.buffer as ArrayBuffer);
+      return sealed;
+    }
     const result = await this.submit({
       op: 'seal',
-      data: transferable(data, take),
+      data: pooled ? (data.buffer as ArrayBuffer) : transferable(data, take),
+      ...(pooled ? { length: data.length } : {}),
       aad: associatedData,
       ...(level !== undefined && level !== this.level ? { level } : {}),
       ...(fastFirst ? { fastFirst } : {}),
     });
     const p = result.parts!;
+    // The worker hands the input back (it keeps no large buffer): the next chunk is cut into it.
+    if (p.input) this.chunkBuffers.give(p.input);
     const parts = [p.nonce, Buffer.from(result.data), p.final, p.tag].map((b) =>
       Buffer.from(b.buffer, b.byteOffset, b.byteLength),
     );

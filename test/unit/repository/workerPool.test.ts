@@ -257,6 +257,30 @@ describe('WorkerPool', () => {
     expect((await c.decompress(unseal(KEY, sealed, 'aad')!, copy.length)).equals(copy)).toBe(true);
   });
 
+  it.each([0, 1])(
+    'seals a chunk in one of its chunk buffers and takes the buffer back for the next chunk (%i workers)',
+    async (workers) => {
+      const c = pool(workers);
+      const data = textLike(700_000, 'pooled');
+      const chunk = c.chunkBuffers.take(data.length);
+      chunk.set(data);
+      // A mark past the chunk's end, in the rest of its buffer, to recognise the buffer when it comes back.
+      const capacity = chunk.buffer.byteLength;
+      expect(capacity).toBeGreaterThan(data.length + 4);
+      const MARK = 0x5eeded17;
+      new DataView(chunk.buffer).setUint32(capacity - 4, MARK);
+      const result = await c.seal(chunk, 'aad', true);
+      const payload = unseal(KEY, Buffer.concat(result.sealed), 'aad')!;
+      // Only the chunk's bytes were sealed, not the rest of its buffer.
+      expect((await c.decompress(payload, data.length)).equals(Buffer.from(data))).toBe(true);
+      if (workers > 0) expect(chunk.buffer.byteLength).toBe(0); // moved to the worker, not copied
+      // The buffer came back (from a worker as a new object): the next chunk of that size is cut into it.
+      const next = c.chunkBuffers.take(data.length);
+      expect(next.buffer.byteLength).toBe(capacity);
+      expect(new DataView(next.buffer).getUint32(capacity - 4)).toBe(MARK);
+    },
+  );
+
   it.each([0, 1, 2])(
     'hashes a stream of shared and ordinary buffers in order (%i workers)',
     async (workers) => {
