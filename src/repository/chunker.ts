@@ -339,7 +339,8 @@ async function* pieces(input: Readable | AsyncIterable<Uint8Array>): AsyncIterab
 
 /**
  * The repository's streaming chunker (implements the Chunker contract of api.ts).
- * Every chunk owns its memory (one copy out of the input pieces); bytes of a
+ * Every chunk owns its memory (one copy out of the input pieces, into a buffer
+ * of its own or from the `allocate` it was given); bytes of a
  * chunk in progress are held by reference until it is cut: a producer must
  * not overwrite a piece after handing it over (Node streams never do).
  */

@@ -707,7 +707,8 @@ export class WorkerPool {
    * Compress (when zstd shrinks it) and seal one blob with the pool's key and
    * `associatedData`, in one worker job. With `take`, the pool may detach
    * `data` (move its memory to the worker) when it owns its whole
-   * ArrayBuffer; otherwise `data` is copied and left alone. `level` (zstd)
+   * ArrayBuffer, or when it starts a buffer of chunkBuffers (that buffer then
+   * serves a later chunk); otherwise `data` is copied and left alone. `level` (zstd)
    * replaces the pool's for a blob sealed on a worker; blobs under
    * INLINE_LIMIT, and all of them in a pool without workers, use the pool's.
    */
