@@ -78,21 +78,13 @@ const MODULE_BYTES = Uint8Array.from([
   ...section(10, [0x01, ...uleb(SCAN_BODY.length), ...SCAN_BODY]),
 ]);
 
-// The TypeScript setup here has no lib.dom, where WebAssembly is declared: the little used, typed locally.
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => WasmModule;
-  Instance: new (module: WasmModule) => { exports: unknown };
-};
-interface WasmModule {
-  readonly kind?: 'wasm-module';
-}
 interface ScanExports {
   memory: { buffer: ArrayBuffer };
   h: { value: number };
   scan: (from: number, end: number, h: number, mask: number) => number;
 }
 
-let compiled: WasmModule | undefined;
+let compiled: WebAssembly.Module | undefined;
 
 /** Result of a scan: the index just past the matching byte (or -1 when none matched) and the hash after the last byte hashed. */
 export interface GearScanResult {

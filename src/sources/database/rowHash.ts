@@ -1,8 +1,8 @@
 /**
  * Content checksums computed on the client from a dump's row text, instead
  * of by the server with one extra scan per table: the dump tool already
- * streams every row through lifeboat, so hashing the rows on the way costs
- * ~0.6 ns per byte here (~0.8 with the archive framing) and no server time.
+ * streams every row through lifeboat, so the rows are hashed on the way, on a
+ * worker thread, at no server time.
  *
  * A table's checksum is order-independent: the sum over its rows (mod 2^32
  * per lane) of a 64-bit hash of each row's bytes — two 32-bit lanes, one
@@ -11,80 +11,119 @@
  * not preserve, does not matter; memory stays constant; two contents that
  * differ match by accident with probability about 2^-64. The hash is defined
  * on bytes only, so it is the same on every architecture and Node version.
+ *
+ * The hash and the scans that find rows in a dump's bytes run in a small
+ * WebAssembly module (rowScan.wat): the rows come ~100 bytes each, and one
+ * call per run of rows instead of several JavaScript calls per row cut the
+ * row reader of a pgbench backup from 0.65 s to XXX s (docs/performance.md).
+ * The bytes are copied into the module's memory first (a memcpy, ~2 % of
+ * the time).
  */
 import { createHash } from 'node:crypto';
+import { ROW_SCAN_WASM } from './rowScanWasm.js';
 
 /**
- * The module's code as one self-contained function of its only import: a
- * worker thread (rowReaderWorker.ts) evaluates its source text, so the rows
- * are hashed there by this very code. It may use only its parameters and
+ * The module's code as one self-contained function of its imports: a worker
+ * thread (rowReaderWorker.ts) evaluates its source text, so the rows are
+ * hashed there by this very code. It may use only its parameters and
  * globals, no other module-level name.
  */
-export function rowHashCode(sha256: typeof createHash) {
-  const C1 = 0xcc9e2d51;
-  const C2 = 0x1b873593;
+export function rowHashCode(sha256: typeof createHash, wasmBase64: string) {
+  /** The copied bytes start here in the module's memory, which holds nothing else. */
+  const DATA = 0;
+  /** Bytes readable past the copied ones: the scans may load a few bytes beyond their end (never used). */
+  const SLACK = 16;
+  const PAGE = 65536;
+  /** Most bytes a scan is given at once (memory use), and the least a framed scan starts with. */
+  const MAX_WINDOW = 1 << 20;
+  const MIN_WINDOW = 4 << 10;
 
-  /**
-   * A DataView of the last buffer hashed: one little-endian 32-bit load per
-   * word is about twice as fast as four byte loads (same values on any
-   * architecture). Rows come many to a buffer, so a view is made per buffer.
-   * One cache for all sums, not one per table: it keeps a single buffer alive.
-   */
-  let lastBuffer: Uint8Array | undefined;
-  let lastView: DataView | undefined;
+  interface RowScanExports {
+    memory: WebAssembly.Memory;
+    s1: WebAssembly.Global;
+    s2: WebAssembly.Global;
+    rows: WebAssembly.Global;
+    stopped: WebAssembly.Global;
+    afterTuple: WebAssembly.Global;
+    row(p: number, end: number): void;
+    lines(p: number, end: number, stop: number): number;
+    archiveChunks(p: number, end: number): number;
+    copyData(p: number, end: number): number;
+    tuples(p: number, end: number): number;
+  }
 
-  function viewOf(b: Uint8Array): DataView {
-    if (b !== lastBuffer || lastView === undefined) {
-      lastBuffer = b;
-      lastView = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  /** One instance per thread, made on first use. */
+  let wasm: RowScanExports | undefined;
+  let memory = new Uint8Array(0);
+
+  function scanner(): RowScanExports {
+    if (!wasm) {
+      const module = new WebAssembly.Module(Buffer.from(wasmBase64, 'base64'));
+      wasm = new WebAssembly.Instance(module).exports as unknown as RowScanExports;
+      memory = new Uint8Array(wasm.memory.buffer);
     }
-    return lastView;
+    return wasm;
+  }
+
+  /** Copy b[start, end) to DATA; returns the module. */
+  function copyIn(b: Uint8Array, start: number, end: number): RowScanExports {
+    const w = scanner();
+    const need = DATA + (end - start) + SLACK;
+    if (need > memory.length) {
+      w.memory.grow(Math.ceil((need - memory.length) / PAGE));
+      memory = new Uint8Array(w.memory.buffer);
+    }
+    memory.set(b.subarray(start, end), DATA);
+    return w;
   }
 
   /** Accumulates the order-independent hash sum of rows (byte ranges without their line terminator). */
   class RowHashSum {
     rows = 0;
-    private s1 = 0;
-    private s2 = 0;
+    /** The two lanes' sums (unsigned). */
+    s1 = 0;
+    s2 = 0;
+    /** Bytes a framed scan copies at once: grows while scans use what they get, shrinks when they stop early. */
+    private window = MIN_WINDOW;
 
     /** Add the row `b[start, end)`. */
     add(b: Uint8Array, start: number, end: number): void {
-      const len = end - start;
-      let h1 = 0x9747b28c ^ len;
-      let h2 = C2;
-      let i = start;
-      const view = viewOf(b);
-      for (; i + 4 <= end; i += 4) {
-        let k = view.getInt32(i, true);
-        h2 = (Math.imul(h2 ^ k, 0x01000193) + (h2 >>> 17)) | 0;
-        k = Math.imul(k, C1);
-        k = (k << 15) | (k >>> 17);
-        k = Math.imul(k, C2);
-        h1 ^= k;
-        h1 = (h1 << 13) | (h1 >>> 19);
-        h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
+      const w = copyIn(b, start, end);
+      this.run(w, () => (w.row(DATA, DATA + (end - start)), 0));
+    }
+
+    /**
+     * Hash the lines of b[start, end) (at most MAX_WINDOW bytes); returns
+     * where the unfinished last line starts, or where the stop line (two
+     * bytes as a little-endian number, 0 for none) ends, with `true`.
+     */
+    lines(b: Uint8Array, start: number, end: number, stop: number): [number, boolean] {
+      const w = copyIn(b, start, end);
+      const at = this.run(w, () => w.lines(DATA, DATA + (end - start), stop));
+      const stopped = w.stopped.value === 1;
+      w.stopped.value = 0;
+      return [at - DATA + start, stopped];
+    }
+
+    /**
+     * Run one of the module's framed scans (archiveChunks, copyData,
+     * tuples) over b from pos; returns where it stopped (pos itself when it
+     * could do nothing) and the module, whose flags say why.
+     */
+    framed(
+      scan: 'archiveChunks' | 'copyData' | 'tuples',
+      b: Uint8Array,
+      pos: number,
+      end: number,
+    ): [number, RowScanExports] {
+      const n = Math.min(end - pos, this.window);
+      const w = copyIn(b, pos, pos + n);
+      const at = this.run(w, () => w[scan](DATA, DATA + n)) - DATA + pos;
+      if (n === this.window) {
+        // A scan that stops early each time (data it leaves to the caller) copies little for it.
+        this.window = (at - pos) * 2 >= n ? Math.min(MAX_WINDOW, n * 2) : Math.max(MIN_WINDOW, n >> 1);
       }
-      let k = 0;
-      for (let shift = 0; i < end; i++, shift += 8) k |= b[i]! << shift;
-      h2 = Math.imul(h2 ^ k ^ len, 0x01000193);
-      k = Math.imul(k, C1);
-      k = (k << 15) | (k >>> 17);
-      k = Math.imul(k, C2);
-      h1 ^= k;
-      h1 ^= h1 >>> 16;
-      h1 = Math.imul(h1, 0x85ebca6b);
-      h1 ^= h1 >>> 13;
-      h1 = Math.imul(h1, 0xc2b2ae35);
-      h1 ^= h1 >>> 16;
-      h2 ^= h1;
-      h2 ^= h2 >>> 15;
-      h2 = Math.imul(h2, 0x2c1b3c6d);
-      h2 ^= h2 >>> 12;
-      h2 = Math.imul(h2, 0x297a2d39);
-      h2 ^= h2 >>> 15;
-      this.s1 = (this.s1 + (h1 >>> 0)) >>> 0;
-      this.s2 = (this.s2 + (h2 >>> 0)) >>> 0;
-      this.rows++;
+      return [at, w];
     }
 
     /** The table checksum recorded in a fingerprint (32 hex digits). */
@@ -93,6 +132,18 @@ export function rowHashCode(sha256: typeof createHash) {
         .update(`rowhash1:${this.rows}:${this.s1}:${this.s2}`)
         .digest('hex')
         .slice(0, 32);
+    }
+
+    /** Call a scan with this sum in the module's globals, and take the sums and rows back. */
+    private run(w: RowScanExports, scan: () => number): number {
+      w.s1.value = this.s1 | 0;
+      w.s2.value = this.s2 | 0;
+      w.rows.value = 0;
+      const at = scan();
+      this.s1 = w.s1.value >>> 0;
+      this.s2 = w.s2.value >>> 0;
+      this.rows += w.rows.value >>> 0;
+      return at;
     }
   }
 
@@ -104,32 +155,66 @@ export function rowHashCode(sha256: typeof createHash) {
   class LineHasher {
     private carry: Buffer = Buffer.alloc(0);
     private carried = 0;
-    /** Lines after a line equal to `stopLine` are not rows (COPY's `\.` end marker). */
+    /** The stop line as a little-endian number (0: none). */
+    private readonly stop: number;
+    /** Lines after a line equal to the stop line are not rows (COPY's `\.` end marker). */
     private stopped = false;
 
     /** `sum` may be shared: hashers of pieces of one table add into the same sum. */
     constructor(
-      private readonly stopLine?: Uint8Array,
+      stopLine?: Uint8Array,
       readonly sum: RowHashSum = new RowHashSum(),
-    ) {}
+    ) {
+      if (stopLine && stopLine.length !== 2) throw new Error('a stop line must be two bytes long');
+      this.stop = stopLine ? (stopLine[0] as number) | ((stopLine[1] as number) << 8) : 0;
+    }
 
     push(b: Uint8Array, start = 0, end = b.length): void {
       let pos = start;
       while (pos < end && !this.stopped) {
-        const nl = b.indexOf(10, pos);
-        if (nl < 0 || nl >= end) {
-          this.keep(b, pos, end);
-          return;
-        }
         if (this.carried > 0) {
+          // The rest of a carried line: at most one per push, done here.
+          const nl = b.indexOf(10, pos);
+          if (nl < 0 || nl >= end) {
+            this.keep(b, pos, end);
+            return;
+          }
           this.keep(b, pos, nl);
           this.line(this.carry, 0, this.carried);
           this.carried = 0;
-        } else {
-          this.line(b, pos, nl);
+          pos = nl + 1;
+          continue;
         }
-        pos = nl + 1;
+        const pieceEnd = Math.min(end, pos + MAX_WINDOW);
+        const [at, stopped] = this.sum.lines(b, pos, pieceEnd, this.stop);
+        if (stopped) {
+          this.stopped = true;
+          return;
+        }
+        this.keep(b, at, pieceEnd);
+        pos = pieceEnd;
       }
+    }
+
+    /**
+     * The rows of pg_dump archive chunks from b[pos] (a chunk's length) on,
+     * as far as the module's scan goes (archiveChunks in rowScan.wat);
+     * returns where the caller's parser goes on. Only between lines.
+     */
+    archiveChunks(b: Uint8Array, pos: number, end: number): number {
+      if (this.carried > 0 || this.stopped) return pos;
+      const [at, w] = this.sum.framed('archiveChunks', b, pos, end);
+      if (w.stopped.value === 1) {
+        w.stopped.value = 0;
+        this.stopped = true;
+      }
+      return at;
+    }
+
+    /** The same for a COPY TO's CopyData messages from b[pos] (a message's first byte). */
+    copyData(b: Uint8Array, pos: number, end: number): number {
+      if (this.carried > 0 || this.stopped) return pos;
+      return this.sum.framed('copyData', b, pos, end)[0];
     }
 
     /** Bytes after the last line terminator (0 at a clean end). */
@@ -138,19 +223,19 @@ export function rowHashCode(sha256: typeof createHash) {
     }
 
     private line(b: Uint8Array, start: number, end: number): void {
-      const stop = this.stopLine;
-      if (stop && end - start === stop.length) {
-        let same = true;
-        for (let i = 0; i < stop.length; i++) if (b[start + i] !== stop[i]) same = false;
-        if (same) {
-          this.stopped = true;
-          return;
-        }
+      if (
+        this.stop !== 0 &&
+        end - start === 2 &&
+        ((b[start] as number) | ((b[start + 1] as number) << 8)) === this.stop
+      ) {
+        this.stopped = true;
+        return;
       }
       this.sum.add(b, start, end);
     }
 
     private keep(b: Uint8Array, start: number, end: number): void {
+      if (end <= start) return;
       const need = this.carried + (end - start);
       if (need > this.carry.length) {
         const bigger = Buffer.allocUnsafe(Math.max(need, this.carry.length * 2, 256));
@@ -165,9 +250,9 @@ export function rowHashCode(sha256: typeof createHash) {
   return { RowHashSum, LineHasher };
 }
 
-export const { RowHashSum, LineHasher } = rowHashCode(createHash);
+export const { RowHashSum, LineHasher } = rowHashCode(createHash, ROW_SCAN_WASM);
 
 /** A CommonJS expression that evaluates to this module's classes (for rowReaderWorker.ts). */
-export const rowHashSource = `(${rowHashCode.toString()})(require('node:crypto').createHash)`;
+export const rowHashSource = `(${rowHashCode.toString()})(require('node:crypto').createHash, '${ROW_SCAN_WASM}')`;
 export type RowHashSum = InstanceType<typeof RowHashSum>;
 export type LineHasher = InstanceType<typeof LineHasher>;

@@ -207,6 +207,19 @@ export function dumpRowsCode({ RowHashSum }: Pick<ReturnType<typeof rowHashCode>
             break;
           }
           case 'tuple': {
+            if (this.carried === 0 && !this.inQuote && !this.escaped && this.current) {
+              // At a tuple's start: runs of whole tuples in one call (rowScan.wat).
+              const [next, scan] = this.current.framed('tuples', b, pos, n);
+              if (scan.afterTuple.value === 1) {
+                pos = next;
+                this.mode = 'afterTuple';
+                break;
+              }
+              if (next !== pos) {
+                pos = next;
+                break;
+              }
+            }
             const start = pos;
             const end = this.tupleEnd(b, pos);
             if (end < 0) {

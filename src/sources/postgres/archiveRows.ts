@@ -65,6 +65,11 @@ export interface ArchiveRowSink {
   readonly pending: number;
   /** The table's data block ended. */
   end?(): void;
+  /**
+   * Optional fast path (LineHasher): take the rows of whole chunks from b[pos] (a chunk's length, 4-byte
+   * ints) on, framing included; returns where the reader goes on.
+   */
+  archiveChunks?(b: Buffer, pos: number, end: number): number;
 }
 
 type State = 'head' | 'blockType' | 'dataId' | 'blobsId' | 'blobOid' | 'chunkLen' | 'chunkData';
@@ -264,6 +269,19 @@ export function archiveRowsCode({ LineHasher, tableKey }: ArchiveRowsDeps) {
       const intBytes = 1 + head.intSize;
       let pos = 0;
       while (pos < b.length) {
+        if (
+          this.state === 'chunkLen' &&
+          this.smallLength === 0 &&
+          intBytes === 5 &&
+          this.current?.archiveChunks
+        ) {
+          // Runs of whole rows, one chunk each as pg_dump writes them, in one call (rowScan.wat).
+          const next = this.current.archiveChunks(b, pos, b.length);
+          if (next !== pos) {
+            pos = next;
+            continue;
+          }
+        }
         if (this.state === 'chunkData') {
           const end = Math.min(b.length, pos + this.chunkLeft);
           this.current?.push(b, pos, end);

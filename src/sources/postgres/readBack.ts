@@ -72,6 +72,14 @@ export function copyRowsCode({ LineHasher, RowHashSum }: CopyRowsDeps) {
 
     bytes(b: Buffer, pos: number, end: number): void {
       while (pos < end) {
+        if (this.bodyLeft === 0 && this.headLength === 0 && this.hasher) {
+          // Runs of whole CopyData messages, a row each, in one call (rowScan.wat).
+          const next = this.hasher.copyData(b, pos, end);
+          if (next !== pos) {
+            pos = next;
+            continue;
+          }
+        }
         if (this.bodyLeft > 0) {
           const n = Math.min(this.bodyLeft, end - pos);
           if (this.inRow) (this.hasher as LineHasher).push(b, pos, pos + n);
@@ -491,9 +499,7 @@ export async function readBackRows(opts: ReadBackOptions): Promise<Map<string, R
         await other.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
       }
     }
-    thread = new RowReaderThread(
-      `new ((${copyRowsCode.toString()})({ LineHasher: ${rowHashSource}.LineHasher, RowHashSum: ${rowHashSource}.RowHashSum })).CopyRowsReader()`,
-    );
+    thread = new RowReaderThread(`new ((${copyRowsCode.toString()})(${rowHashSource})).CopyRowsReader()`);
     const frames = new FrameWriter(thread);
     const working = new Map<number, ReadPiece>();
     const piecesBySession = clients.map(() => 0);

@@ -1,5 +1,29 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { LineHasher, RowHashSum } from '../../../../src/sources/database/rowHash.js';
+
+/** 5,000 rows of 0-257 random bytes (no line end), from a fixed seed: every length, tail and alignment. */
+function corpus(): Buffer[] {
+  let x = 0x2545f491;
+  const next = () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+  const rows: Buffer[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const row = Buffer.alloc(next() % 258);
+    for (let j = 0; j < row.length; j++) {
+      const c = next() & 0xff;
+      row[j] = c === 10 ? 11 : c;
+    }
+    rows.push(row);
+  }
+  return rows;
+}
 
 const sumOf = (rows: string[]): RowHashSum => {
   const s = new RowHashSum();
@@ -49,6 +73,21 @@ describe('RowHashSum', () => {
     // The hash is part of the repository format (fingerprints store it); a change breaks old snapshots.
     expect(sumOf(rows).checksum()).toBe(PINNED);
     expect(new RowHashSum().checksum()).toBe(PINNED_EMPTY);
+    // Pinned with the JavaScript implementation that came before the WebAssembly one.
+    const all = corpus();
+    const s = new RowHashSum();
+    for (const row of all) s.add(row, 0, row.length);
+    expect([s.rows, s.checksum()]).toEqual([5000, PINNED_CORPUS]);
+    // Rows at every offset of one buffer (unaligned word loads).
+    const packed = Buffer.concat(all);
+    const p = new RowHashSum();
+    let at = 0;
+    for (const row of all) p.add(packed, at, (at += row.length));
+    expect(p.checksum()).toBe(PINNED_CORPUS);
+  });
+
+  it('is the module compiled from rowScan.wat', () => {
+    execFileSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { stdio: 'pipe' });
   });
 });
 
@@ -69,6 +108,28 @@ describe('LineHasher', () => {
     }
   });
 
+  it('hashes lines in pushes larger than its window and lines longer than it, as one row each', () => {
+    const all = corpus();
+    const text = Buffer.concat(all.flatMap((row) => [row, Buffer.from('\n')]));
+    const long = Buffer.alloc(3 << 20, 0x41);
+    const stream = Buffer.concat([text, long, Buffer.from('\n'), text]);
+    const expected = new RowHashSum();
+    for (const row of [...all, long, ...all]) expected.add(row, 0, row.length);
+    for (const size of [1, 4095, 65536, 1 << 20, stream.length]) {
+      const h = new LineHasher();
+      for (let i = 0; i < stream.length; i += size) h.push(stream, i, Math.min(stream.length, i + size));
+      expect([h.sum.rows, h.sum.checksum(), h.pending], `pieces of ${size}`).toEqual([
+        10001,
+        expected.checksum(),
+        0,
+      ]);
+    }
+  });
+
+  it('takes only a two-byte stop line', () => {
+    expect(() => new LineHasher(Buffer.from('END'))).toThrow(/two bytes/);
+  });
+
   it('reports an unterminated last row as pending', () => {
     const h = new LineHasher();
     h.push(Buffer.from('1\ta\n2\tb'));
@@ -79,3 +140,4 @@ describe('LineHasher', () => {
 
 const PINNED = '301e04f6c89cd1a07c8f2330bbd44565';
 const PINNED_EMPTY = 'f34ed00773b401bbc0d2165b69c2c6fc';
+const PINNED_CORPUS = 'f478ba0edc52aefe7a5a1b9e23454fe9';

@@ -76,6 +76,17 @@ describe("the read-back worker's reader", () => {
     for (const size of [1, 3, 7, 64, stream.length]) expect(readAll(stream, size)).toEqual(expected);
   });
 
+  it('hashes long runs of rows the same whole as cut byte by byte', () => {
+    const rows = Array.from({ length: 3000 }, (_, i) => `${i}\t${'v'.repeat(i % 97)}\t${i % 5 ? '\\N' : ''}`);
+    const stream = Buffer.concat([
+      frame(1, 0, Buffer.from('public.t')),
+      frame(2, 0, copyOut(rows)),
+      frame(3, 0),
+    ]);
+    const expected = new Map([['public.t', checksumOf(rows)]]);
+    for (const size of [1, 4093, 65536, stream.length]) expect(readAll(stream, size)).toEqual(expected);
+  });
+
   it('skips notices between rows and fails on a COPY that ends inside a row or a message', () => {
     const withNotice = Buffer.concat([
       message('H', Buffer.from([0, 0, 0])),
