@@ -9,9 +9,11 @@ const OUT = new URL('../src/sources/database/rowScanWasm.ts', import.meta.url);
 
 export async function compileRowScan() {
   const wabt = await wabtInit();
-  const module = wabt.parseWat('rowScan.wat', readFileSync(WAT, 'utf8'));
+  // Threads: the module's memory is shared.
+  const features = { threads: true };
+  const module = wabt.parseWat('rowScan.wat', readFileSync(WAT, 'utf8'), features);
   try {
-    module.validate();
+    module.validate(features);
     return Buffer.from(module.toBinary({}).buffer).toString('base64');
   } finally {
     module.destroy();

@@ -5,7 +5,7 @@ declare namespace WebAssembly {
     readonly kind?: 'wasm-module';
   }
   interface Memory {
-    readonly buffer: ArrayBuffer;
+    readonly buffer: ArrayBuffer | SharedArrayBuffer;
     grow(pages: number): number;
   }
   interface Global {
@@ -17,5 +17,9 @@ declare namespace WebAssembly {
 }
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => WebAssembly.Module;
-  Instance: new (module: WebAssembly.Module) => WebAssembly.Instance;
+  Instance: new (
+    module: WebAssembly.Module,
+    imports?: Record<string, Record<string, unknown>>,
+  ) => WebAssembly.Instance;
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => WebAssembly.Memory;
 };

@@ -28,9 +28,7 @@ import { ROW_SCAN_WASM } from './rowScanWasm.js';
  * hashed there by this very code. It may use only its parameters and
  * globals, no other module-level name.
  */
-export function rowHashCode(sha256: typeof createHash, wasmBase64: string) {
-  /** The copied bytes start here in the module's memory, which holds nothing else. */
-  const DATA = 0;
+export function rowHashCode(sha256: typeof createHash, wasmBase64: string, shared?: RowScanMemory) {
   /** Bytes readable past the copied ones: the scans may load a few bytes beyond their end (never used). */
   const SLACK = 16;
   const PAGE = 65536;
@@ -39,7 +37,6 @@ export function rowHashCode(sha256: typeof createHash, wasmBase64: string) {
   const MIN_WINDOW = 4 << 10;
 
   interface RowScanExports {
-    memory: WebAssembly.Memory;
     s1: WebAssembly.Global;
     s2: WebAssembly.Global;
     rows: WebAssembly.Global;
@@ -52,29 +49,42 @@ export function rowHashCode(sha256: typeof createHash, wasmBase64: string) {
     tuples(p: number, end: number): number;
   }
 
-  /** One instance per thread, made on first use. */
+  /** The module's instance and memory: one per thread, made on first use, in the memory given or a new one. */
   let wasm: RowScanExports | undefined;
-  let memory = new Uint8Array(0);
+  let memory: WebAssembly.Memory;
+  /** Bytes that are not in the memory already are copied here. */
+  const DATA = shared?.copyAt ?? 0;
+  /** The memory as its owner's slots see it: bytes there are scanned where they are. */
+  let inPlace: ArrayBufferLike | undefined;
+  let bytes: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
 
   function scanner(): RowScanExports {
     if (!wasm) {
+      memory = shared?.memory ?? new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+      inPlace = memory.buffer;
+      bytes = new Uint8Array(memory.buffer);
       const module = new WebAssembly.Module(Buffer.from(wasmBase64, 'base64'));
-      wasm = new WebAssembly.Instance(module).exports as unknown as RowScanExports;
-      memory = new Uint8Array(wasm.memory.buffer);
+      wasm = new WebAssembly.Instance(module, { env: { memory } }).exports as RowScanExports;
     }
     return wasm;
   }
 
-  /** Copy b[start, end) to DATA; returns the module. */
-  function copyIn(b: Uint8Array, start: number, end: number): RowScanExports {
-    const w = scanner();
+  /** Whether b lies in the module's memory (a worker's slot). */
+  function inMemory(b: Uint8Array): boolean {
+    scanner();
+    return b.buffer === inPlace;
+  }
+
+  /** The address of b[start, end) in the memory: where it is, or where it is copied to. */
+  function place(b: Uint8Array, start: number, end: number): number {
+    if (inMemory(b)) return b.byteOffset + start;
     const need = DATA + (end - start) + SLACK;
-    if (need > memory.length) {
-      w.memory.grow(Math.ceil((need - memory.length) / PAGE));
-      memory = new Uint8Array(w.memory.buffer);
+    if (need > bytes.length) {
+      memory.grow(Math.ceil((need - bytes.length) / PAGE));
+      bytes = new Uint8Array(memory.buffer);
     }
-    memory.set(b.subarray(start, end), DATA);
-    return w;
+    bytes.set(b.subarray(start, end), DATA);
+    return DATA;
   }
 
   /** Accumulates the order-independent hash sum of rows (byte ranges without their line terminator). */
@@ -88,8 +98,9 @@ export function rowHashCode(sha256: typeof createHash, wasmBase64: string) {
 
     /** Add the row `b[start, end)`. */
     add(b: Uint8Array, start: number, end: number): void {
-      const w = copyIn(b, start, end);
-      this.run(w, () => (w.row(DATA, DATA + (end - start)), 0));
+      const at = place(b, start, end);
+      const w = scanner();
+      this.run(w, () => (w.row(at, at + (end - start)), 0));
     }
 
     /**
@@ -98,11 +109,12 @@ export function rowHashCode(sha256: typeof createHash, wasmBase64: string) {
      * bytes as a little-endian number, 0 for none) ends, with `true`.
      */
     lines(b: Uint8Array, start: number, end: number, stop: number): [number, boolean] {
-      const w = copyIn(b, start, end);
-      const at = this.run(w, () => w.lines(DATA, DATA + (end - start), stop));
+      const base = place(b, start, end);
+      const w = scanner();
+      const at = this.run(w, () => w.lines(base, base + (end - start), stop));
       const stopped = w.stopped.value === 1;
       w.stopped.value = 0;
-      return [at - DATA + start, stopped];
+      return [at - base + start, stopped];
     }
 
     /**
@@ -116,9 +128,11 @@ export function rowHashCode(sha256: typeof createHash, wasmBase64: string) {
       pos: number,
       end: number,
     ): [number, RowScanExports] {
-      const n = Math.min(end - pos, this.window);
-      const w = copyIn(b, pos, pos + n);
-      const at = this.run(w, () => w[scan](DATA, DATA + n)) - DATA + pos;
+      // Bytes in the memory already are scanned to their end; others a window at a time.
+      const n = inMemory(b) ? end - pos : Math.min(end - pos, this.window);
+      const base = place(b, pos, pos + n);
+      const w = scanner();
+      const at = this.run(w, () => w[scan](base, base + n)) - base + pos;
       if (n === this.window) {
         // A scan that stops early each time (data it leaves to the caller) copies little for it.
         this.window = (at - pos) * 2 >= n ? Math.min(MAX_WINDOW, n * 2) : Math.max(MIN_WINDOW, n >> 1);
@@ -250,9 +264,21 @@ export function rowHashCode(sha256: typeof createHash, wasmBase64: string) {
   return { RowHashSum, LineHasher };
 }
 
+/**
+ * A shared memory the module works in: a row reader's worker (rowReaderWorker.ts) has its slots in it, so the
+ * bytes it is handed are scanned in place; only other bytes are copied, to `copyAt`.
+ */
+export interface RowScanMemory {
+  memory: WebAssembly.Memory;
+  copyAt: number;
+}
+
 export const { RowHashSum, LineHasher } = rowHashCode(createHash, ROW_SCAN_WASM);
 
-/** A CommonJS expression that evaluates to this module's classes (for rowReaderWorker.ts). */
-export const rowHashSource = `(${rowHashCode.toString()})(require('node:crypto').createHash, '${ROW_SCAN_WASM}')`;
+/**
+ * A CommonJS expression that evaluates to this module's classes, in a row reader's worker (rowReaderWorker.ts),
+ * whose workerData holds the memory of its slots.
+ */
+export const rowHashSource = `(${rowHashCode.toString()})(require('node:crypto').createHash, '${ROW_SCAN_WASM}', require('node:worker_threads').workerData.rowScanMemory)`;
 export type RowHashSum = InstanceType<typeof RowHashSum>;
 export type LineHasher = InstanceType<typeof LineHasher>;

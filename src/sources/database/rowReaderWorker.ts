@@ -18,6 +18,7 @@
  * treat as the reader's `result()` throwing.
  */
 import { Worker } from 'node:worker_threads';
+import type { RowScanMemory } from './rowHash.js';
 
 /** Rows and checksum of one table. */
 export interface ReadTableRows {
@@ -33,11 +34,17 @@ export interface ReadTableRows {
 const SLOT_SIZE = 1024 * 1024;
 /** Slots in all: how far (4 MiB after the slot being filled) the reader may lag behind the dump. */
 const SLOT_COUNT = 5;
+/** A WebAssembly page. */
+const PAGE = 65536;
 
-/** The worker: `readerSource` is an expression that creates the reader (push, result). */
+/**
+ * The worker: `readerSource` is an expression that creates the reader (push, result). The slots are the first
+ * bytes of the row hash's WebAssembly memory (rowHash.ts), which scans them where they are.
+ */
 const workerSource = (readerSource: string) => `
 const { parentPort, workerData } = require('node:worker_threads');
-const slots = workerData.slots.map((sab) => Buffer.from(sab));
+const shared = workerData.rowScanMemory.memory.buffer;
+const slots = Array.from({ length: ${SLOT_COUNT} }, (_, i) => Buffer.from(shared, i * ${SLOT_SIZE}, ${SLOT_SIZE}));
 const reader = ${readerSource};
 parentPort.on('message', (m) => {
   if (m.slot !== undefined) {
@@ -84,12 +91,17 @@ export class RowReaderThread {
     readerSource: string,
     private readonly keyOf: (key: string) => string = (key) => key,
   ) {
-    const shared = Array.from({ length: SLOT_COUNT }, () => new SharedArrayBuffer(SLOT_SIZE));
-    this.slots = shared.map((sab) => Buffer.from(sab));
+    const slotBytes = SLOT_COUNT * SLOT_SIZE;
+    // The slots, then room for the bytes the worker copies (a row cut across slots); grown by the worker.
+    const memory = new WebAssembly.Memory({ initial: slotBytes / PAGE + 1, maximum: 65536, shared: true });
+    const rowScanMemory: RowScanMemory = { memory, copyAt: slotBytes };
+    this.slots = Array.from({ length: SLOT_COUNT }, (_, i) =>
+      Buffer.from(memory.buffer, i * SLOT_SIZE, SLOT_SIZE),
+    );
     this.free = this.slots.map((_, i) => i);
     this.worker = new Worker(workerSource(readerSource), {
       eval: true,
-      workerData: { slots: shared },
+      workerData: { rowScanMemory },
     });
     this.worker.on('message', (m: FromWorker) => this.receive(m));
     this.worker.on('error', (err) => this.fail(err));

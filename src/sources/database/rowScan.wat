@@ -6,12 +6,13 @@
 ;; Compiled to rowScanWasm.ts by `npm run build:wasm` (wabt); a unit test
 ;; checks that the committed bytes are this file's.
 ;;
-;; The caller copies the bytes into `memory`, sets the table's sums in $s1
+;; The caller puts the bytes into the memory (or finds them there), sets the table's sums in $s1
 ;; and $s2, zeroes $rows, calls a scan, and reads the sums and the count of
 ;; rows added back. Every scan returns the address where it stopped: the
 ;; caller's own (JavaScript) parser goes on from there.
 (module
-  (memory (export "memory") 2)
+  ;; Shared, so that a row reader's worker hashes the slots its main thread fills in place (rowReaderWorker.ts).
+  (import "env" "memory" (memory 1 65536 shared))
   (global $s1 (export "s1") (mut i32) (i32.const 0))
   (global $s2 (export "s2") (mut i32) (i32.const 0))
   (global $rows (export "rows") (mut i32) (i32.const 0))
