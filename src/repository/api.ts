@@ -158,6 +158,12 @@ export interface SealedBlob {
 export interface LoadBlobsOptions {
   /** Blobs to hand over sealed (when the repository can): their consumer opens them elsewhere. */
   keepSealed?(id: BlobId): boolean;
+  /**
+   * Blobs whose every use checks the plaintext against a content hash of its own (restored files with a
+   * recorded SHA-256): opened without recomputing the keyed ID (OpenRequest.contentChecked). A consumer of
+   * sealed blobs decides that for itself.
+   */
+  contentChecked?(id: BlobId): boolean;
 }
 
 /** A repository opened with a key. */

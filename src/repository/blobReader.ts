@@ -2,7 +2,8 @@
  * Turning a stored blob record back into plaintext, with every check of
  * docs/repository-format.md §6: authentication with the blob's type and ID
  * as associated data, decompression to the recorded length, and the keyed
- * ID recomputed over the plaintext. The checks run on a worker thread for
+ * ID recomputed over the plaintext (left to the caller's own content hash
+ * when it asks, see OpenRequest.contentChecked). The checks run on a worker thread for
  * all but small records (WorkerPool.open); any mismatch is an IntegrityError
  * naming the pack and the blob.
  */
@@ -23,7 +24,8 @@ export interface StoredBlobRef {
 /**
  * Decrypt, decompress and verify one blob record read from `packKey`. With
  * `take`, the record's memory may move to a worker thread (the caller must
- * not use `record`, nor anything else over its ArrayBuffer, afterwards).
+ * not use `record`, nor anything else over its ArrayBuffer, afterwards); with
+ * `contentChecked`, the keyed ID is not recomputed (OpenRequest.contentChecked).
  */
 export async function openStoredBlob(
   master: MasterKey,
@@ -33,8 +35,13 @@ export async function openStoredBlob(
   packKey: string,
   url: string,
   take = false,
+  contentChecked = false,
 ): Promise<Buffer> {
-  return (await checkStoredBlob(master, pool, record, blob, packKey, url, { take, verifyOnly: false }))!;
+  return (await checkStoredBlob(master, pool, record, blob, packKey, url, {
+    take,
+    verifyOnly: false,
+    contentChecked,
+  }))!;
 }
 
 /** openStoredBlob for a caller that needs only the verdict (check --read-data): nothing comes back. */
@@ -57,12 +64,17 @@ async function checkStoredBlob(
   blob: StoredBlobRef,
   packKey: string,
   url: string,
-  opts: { take: boolean; verifyOnly: boolean },
+  opts: { take: boolean; verifyOnly: boolean; contentChecked?: boolean },
 ): Promise<Buffer | undefined> {
   if (record.length !== blob.length) {
     throw damagedBlob(blob, packKey, url, `is truncated (${record.length} of ${blob.length} bytes)`);
   }
-  const opened = await pool.open(master, record, openRequestFor(blob, opts.verifyOnly), opts.take);
+  const opened = await pool.open(
+    master,
+    record,
+    openRequestFor(blob, opts.verifyOnly, opts.contentChecked),
+    opts.take,
+  );
   if (!opened.ok) throw storedBlobError(blob, packKey, url, opened.failure);
   return opened.plain;
 }
@@ -97,13 +109,18 @@ export function storedBlobProblem(
 }
 
 /** What a stored blob record must turn into, for WorkerPool.open/verifyBatch. */
-export function openRequestFor(blob: StoredBlobRef, verifyOnly: boolean): OpenRequest {
+export function openRequestFor(
+  blob: StoredBlobRef,
+  verifyOnly: boolean,
+  contentChecked = false,
+): OpenRequest {
   return {
     id: blob.id,
     associatedData: associatedData.blob(blob.type, blob.id),
     compressed: blob.compression === 'zstd',
     rawLength: blob.rawLength,
     verifyOnly,
+    ...(contentChecked ? { contentChecked } : {}),
   };
 }
 

@@ -646,7 +646,9 @@ export class Repository implements Repo {
             });
             return Promise.resolve(record);
           }
-          return openStoredBlob(this.master, this.pool, record, stored, packKey(loc.packId), this.url, owned);
+          const key = packKey(loc.packId);
+          const contentChecked = opts.contentChecked?.(blob.id) === true;
+          return openStoredBlob(this.master, this.pool, record, stored, key, this.url, owned, contentChecked);
         },
       },
       planPackReads(places),

@@ -181,7 +181,7 @@ function open(record, job) {
   } else if (plain.length !== job.rawLength) {
     return { failure: { reason: 'length', length: plain.length } };
   }
-  if (createHmac('sha256', blobIdKey).update(plain).digest('hex') !== job.id) {
+  if (!job.contentChecked && createHmac('sha256', blobIdKey).update(plain).digest('hex') !== job.id) {
     return { failure: { reason: 'id' } };
   }
   return { plain, payload };
@@ -216,7 +216,7 @@ function readSmallFile(path, size, flags) {
 // into place; on any failure nothing is left behind.
 function writeSmallFile(dest, final, bytes, f) {
   if (f.sealed) {
-    // A stored record: decrypted, decompressed and checked against its ID here (see open()).
+    // A stored record: decrypted, decompressed and checked here (see open()).
     // Decompressed into the worker's scratch buffer (verifyOnly): the plaintext is written and dropped
     // before the next job, and a buffer per file piled up tens of MiB per worker before V8 collected them.
     const opened = open(bytes, {
@@ -225,6 +225,8 @@ function writeSmallFile(dest, final, bytes, f) {
       compressed: f.sealed.compressed,
       rawLength: f.sealed.rawLength,
       verifyOnly: true,
+      // Checked against the file's SHA-256 below instead of its keyed ID (OpenRequest.contentChecked).
+      contentChecked: f.sha256 !== undefined,
     });
     if (!opened.plain) return { error: { stage: 'open', message: 'blob record did not open', failure: opened.failure } };
     bytes = opened.plain;
@@ -461,6 +463,7 @@ interface JobMessage {
   compressed?: boolean;
   rawLength?: number;
   verifyOnly?: boolean;
+  contentChecked?: boolean;
   /** hashUpdate / hashDigest: the stream. */
   stream?: number;
   /** hashUpdate: the range of `data` to hash. */
@@ -511,6 +514,12 @@ export interface OpenRequest {
   rawLength: number;
   /** Only the verdict is wanted, not the plaintext (check --read-data): a worker keeps it to itself. */
   verifyOnly?: boolean;
+  /**
+   * The caller checks the plaintext against a content hash of its own (a restored file's SHA-256, which
+   * removes the file when it differs): authentication, decompression and length are checked, the keyed ID
+   * is not recomputed (docs/repository-format.md §6).
+   */
+  contentChecked?: boolean;
 }
 
 /** The first check a blob record failed, in the order blobReader.ts reports them. */
@@ -772,6 +781,7 @@ export class WorkerPool {
       compressed: blob.compressed,
       rawLength: blob.rawLength,
       verifyOnly: blob.verifyOnly === true,
+      contentChecked: blob.contentChecked === true,
     });
     if (result.failure) return { ok: false, failure: result.failure };
     return blob.verifyOnly ? { ok: true } : { ok: true, plain: Buffer.from(result.data) };
@@ -1197,7 +1207,7 @@ export class WorkerPool {
 /**
  * The checks of an 'open' job on the calling thread (WORKER_SOURCE repeats
  * them for the workers): authentication, decompression to the recorded
- * length, then the keyed ID over the plaintext.
+ * length, then the keyed ID over the plaintext (unless contentChecked).
  */
 function openRecord(
   keys: BlobKeys,
@@ -1222,7 +1232,7 @@ function openRecord(
   } else if (plain.length !== blob.rawLength) {
     return failed({ reason: 'length', length: plain.length });
   }
-  if (computeBlobId(keys.blobId, plain) !== blob.id) return failed({ reason: 'id' });
+  if (!blob.contentChecked && computeBlobId(keys.blobId, plain) !== blob.id) return failed({ reason: 'id' });
   return blob.verifyOnly ? { ok: true } : { ok: true, plain };
 }
 

@@ -130,6 +130,11 @@ class RestoringFile extends ContentFile {
     super(dest, node.content ?? [], CREATE_FLAGS, lengthOf, { hash });
     this.done = new Promise((resolve) => (this.settle = resolve));
   }
+
+  /** fileWritten (or the small-file writer) compares the content with the recorded SHA-256. */
+  get checksContent(): boolean {
+    return this.node.sha256 !== undefined;
+  }
 }
 
 /**

@@ -97,6 +97,11 @@ export interface RestoringContent extends PlannedFile {
   write(index: number, data: Buffer, give: boolean, sealed?: SealedBlob): Promise<void> | undefined;
   /** The file can take its chunks sealed (it hands them to a worker that opens them). */
   readonly takesSealed?: boolean;
+  /**
+   * The file checks its whole content against a SHA-256 recorded at backup and is removed when it differs:
+   * its chunks need not have their keyed IDs recomputed as well (LoadBlobsOptions.contentChecked).
+   */
+  readonly checksContent?: boolean;
 }
 
 export interface PipelineHooks<F> {
@@ -206,6 +211,8 @@ export class ContentPipeline<F extends RestoringContent> {
         // A chunk only files that open it themselves use can stay sealed (not opened here).
         const keepSealed = (id: BlobId) =>
           (batch.uses.get(id) ?? []).every((use) => use.file.takesSealed === true);
+        const contentChecked = (id: BlobId) =>
+          (batch.uses.get(id) ?? []).every((use) => use.file.checksContent === true);
         await this.repo.loadBlobs(
           batch.uses.keys(),
           async (id, result) => {
@@ -218,7 +225,7 @@ export class ContentPipeline<F extends RestoringContent> {
               if (waiting) await waiting;
             }
           },
-          { keepSealed },
+          { keepSealed, contentChecked },
         );
       } else {
         await this.loadInOrder(batch);

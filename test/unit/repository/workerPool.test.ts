@@ -214,6 +214,34 @@ describe('WorkerPool', () => {
     },
   );
 
+  it.each([0, 2])(
+    'opens a record without recomputing its ID only when the caller checks the content (%i worker threads)',
+    async (workers) => {
+      const BLOB_ID_KEY = randomBytes(32);
+      const keys = { encryption: KEY, blobId: BLOB_ID_KEY };
+      const c = new WorkerPool({ level: 3, workers, sealKey: KEY, blobIdKey: BLOB_ID_KEY });
+      pools.push(c);
+      // Sealed under the ID of other bytes (what a bug in a writer would leave): authentic, but not its ID.
+      const open = async (data: Uint8Array, contentChecked: boolean, flip = false) => {
+        const id = computeBlobId(BLOB_ID_KEY, Buffer.from('other bytes'));
+        const aad = associatedData.blob('data', id);
+        const sealed = await c.seal(data, aad, false);
+        const record = Buffer.concat(sealed.sealed);
+        if (flip) record[20] = record[20]! ^ 1;
+        const blob = { id, associatedData: aad, compressed: sealed.compressed, rawLength: data.length };
+        return c.open(keys, record, { ...blob, contentChecked }, false);
+      };
+      // Both sizes: below INLINE_LIMIT the calling thread opens, above it a worker (when there is one).
+      for (const data of [textLike(900, 'small'), textLike(300_000, 'large')]) {
+        expect(await open(data, false)).toEqual({ ok: false, failure: { reason: 'id' } });
+        const opened = await open(data, true);
+        expect(opened.ok && Buffer.from(opened.plain!).equals(Buffer.from(data))).toBe(true);
+        // Authentication is never skipped.
+        expect(await open(data, true, true)).toEqual({ ok: false, failure: { reason: 'authentication' } });
+      }
+    },
+  );
+
   it('seals small blobs on the calling thread while the workers hold their share of batches', async () => {
     const c = pool(1);
     // Far more tiny blobs than the batches a worker may hold: the first go to the worker, the last are

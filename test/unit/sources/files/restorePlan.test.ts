@@ -247,17 +247,20 @@ describe('ContentPipeline', () => {
     ids: string[],
     contents: number[][],
     onWorker = false,
+    checking: ReadonlySet<number> = new Set(),
   ) {
-    const files = contents.map(
-      (list, i) =>
-        new ContentFile(
-          Buffer.from(join(dir, `f${i}`)),
-          list.map((c) => ids[c]!),
-          FLAGS,
-          (id) => repo.blobLength?.(id),
-          onWorker ? { hash: new WorkerHash(repo.contentHasher!()) } : {},
-        ),
-    );
+    const files = contents.map((list, i) => {
+      const file = new ContentFile(
+        Buffer.from(join(dir, `f${i}`)),
+        list.map((c) => ids[c]!),
+        FLAGS,
+        (id) => repo.blobLength?.(id),
+        onWorker ? { hash: new WorkerHash(repo.contentHasher!()) } : {},
+      );
+      // As a restored file with a recorded SHA-256 says of itself (RestoringContent.checksContent).
+      if (checking.has(i)) Object.defineProperty(file, 'checksContent', { value: true });
+      return file;
+    });
     const done: number[] = [];
     const failed: unknown[] = [];
     const finishing: Promise<void>[] = [];
@@ -320,6 +323,35 @@ describe('ContentPipeline', () => {
     await repo.flush();
     // Chunk 0 three times in one batch (twice in one file), chunk 1 once per batch.
     await restore(repo, chunks, ids, [[0, 1, 0], [0], [2, 1], [3, 4, 5]], true);
+  });
+
+  it('skips the ID check only for chunks whose every use checks the whole file', async () => {
+    const real = await initRepository(new MemoryStorage(), 'pw', testOptions({ compressionWorkers: 2 }));
+    repos.push(real);
+    const chunks = Array.from({ length: 4 }, (_, i) => pseudoRandom(40_000 + i, `k${i}`));
+    const ids: string[] = [];
+    for (const c of chunks) ids.push((await real.saveBlob('data', c)).id);
+    await real.flush();
+    // What loadBlobs was told about each chunk (each is loaded once here).
+    const told = new Map<string, boolean>();
+    const repo = new Proxy(real, {
+      get(target, key) {
+        if (key !== 'loadBlobs') return Reflect.get(target, key, target) as unknown;
+        const loadBlobs: Repo['loadBlobs'] = (batch, consume, opts) => {
+          const wanted = [...batch];
+          for (const id of wanted) {
+            expect(told.has(id)).toBe(false);
+            told.set(id, opts?.contentChecked?.(id) === true);
+          }
+          return target.loadBlobs(wanted, consume, opts);
+        };
+        return loadBlobs;
+      },
+    });
+    // Files 0 and 2 check their content, file 1 does not. Batches of 3 refs: [0, 2 | 2] then [1 | 3], so
+    // chunk 2 is shared in its batch by a file that checks and one that does not.
+    await restore(repo, chunks, ids, [[0, 2], [2, 1], [3]], true, new Set([0, 2]));
+    expect(ids.map((id) => told.get(id))).toEqual([true, false, false, true]);
   });
 
   it('restores chunk by chunk from a repository without loadBlobs', async () => {
