@@ -166,13 +166,18 @@ describe('WorkerPool', () => {
     });
   });
 
+  /** A pool that seals and opens with KEY and a fresh blob-ID key, closed after the test. */
+  function keyedPool(workers: number) {
+    const BLOB_ID_KEY = randomBytes(32);
+    const c = new WorkerPool({ level: 3, workers, sealKey: KEY, blobIdKey: BLOB_ID_KEY });
+    pools.push(c);
+    return { c, keys: { encryption: KEY, blobId: BLOB_ID_KEY }, BLOB_ID_KEY };
+  }
+
   it.each([0, 2])(
     'verifies a batch of records with %i worker threads, naming the check each damaged one fails',
     async (workers) => {
-      const BLOB_ID_KEY = randomBytes(32);
-      const keys = { encryption: KEY, blobId: BLOB_ID_KEY };
-      const c = new WorkerPool({ level: 3, workers, sealKey: KEY, blobIdKey: BLOB_ID_KEY });
-      pools.push(c);
+      const { c, keys, BLOB_ID_KEY } = keyedPool(workers);
       const idOf = (data: Uint8Array) => computeBlobId(BLOB_ID_KEY, data);
       const make = async (data: Uint8Array, id = idOf(data)) => {
         const aad = associatedData.blob('data', id);
@@ -217,10 +222,7 @@ describe('WorkerPool', () => {
   it.each([0, 2])(
     'opens a record without recomputing its ID only when the caller checks the content (%i worker threads)',
     async (workers) => {
-      const BLOB_ID_KEY = randomBytes(32);
-      const keys = { encryption: KEY, blobId: BLOB_ID_KEY };
-      const c = new WorkerPool({ level: 3, workers, sealKey: KEY, blobIdKey: BLOB_ID_KEY });
-      pools.push(c);
+      const { c, keys, BLOB_ID_KEY } = keyedPool(workers);
       // Sealed under the ID of other bytes (what a bug in a writer would leave): authentic, but not its ID.
       const open = async (data: Uint8Array, contentChecked: boolean, flip = false) => {
         const id = computeBlobId(BLOB_ID_KEY, Buffer.from('other bytes'));
