@@ -51,6 +51,12 @@ export interface TreeNode {
   xattrs?: Record<string, string>;
   /** Content hash of the whole file (hex SHA-256), recorded for drills to verify. */
   sha256?: string;
+  /**
+   * Instead of sha256, for content with zero runs: the hex SHA-256 of its data
+   * chunks alone, in order (the bytes under its `{ zero: n }` runs left out;
+   * `content` says where they are). Lets sparse files be hashed without their holes.
+   */
+  dataSha256?: string;
 }
 
 export interface Tree {

@@ -26,6 +26,7 @@ const FIELD_ORDER = [
   'hardlinkKey',
   'xattrs',
   'sha256',
+  'dataSha256',
 ] as const;
 const KNOWN = new Set<string>(FIELD_ORDER);
 const NODE_TYPES = new Set<NodeType>(['file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev']);

@@ -1,6 +1,6 @@
 /**
  * The per-job incremental cache: for each file backed up, its identity
- * (size, mtime, ctime, inode) and the content refs + SHA-256 that were
+ * (size, mtime, ctime, inode) and the content refs + digest that were
  * stored. A file whose identity is unchanged is not read again.
  *
  * Its memory does not grow with the number of files: the cache file is laid
@@ -8,14 +8,17 @@
  * only the sections of the directories it is in (as it holds their trees).
  *
  * File format: sections, one JSON line each,
- * `{"files":[[name, size, mtimeNs, ctimeNs, ino, sha256, content], …],
+ * `{"files":[[name, size, mtimeNs, ctimeNs, ino, digest, content], …],
  *   "dirs":[[name, offset, length, hash], …]}`
  * where a dir entry points at the section of that subdirectory, written
  * earlier (a directory's section is written when the directory is done, after
  * those of its subdirectories). The last line is the trailer
- * `{"format":"lifeboat-files-cache","v":2,"repo":ID,"tops":[[path, offset, length, hash], …]}`
+ * `{"format":"lifeboat-files-cache","v":3,"repo":ID,"tops":[[path, offset, length, hash], …]}`
  * with one section per configured path (holding that path's own entry).
- * `hash` is the SHA-256 (first 32 hex digits) of the section's bytes. Names
+ * `hash` is the SHA-256 (first 32 hex digits) of the section's bytes.
+ * `digest` is the file's content digest (contentDigest.ts): its hex for a
+ * `sha256`, `data:` + hex for a `dataSha256`. Version 2 (before `dataSha256`)
+ * is read too: its digests are all `sha256`; older lifeboats ignore version 3. Names
  * that are not UTF-8 are written as NUL + base64 (a name never holds NUL).
  * Anything unexpected (wrong hash, other repository, bad line) makes the
  * directories concerned, or the whole cache, count as empty: a damaged cache
@@ -30,9 +33,13 @@ import { isErrnoException } from '../../errors.js';
 import { fsyncDirectory, tempNameFor } from '../../platform/atomicWrite.js';
 import type { Logger } from '../../platform/logger.js';
 import type { ContentRef } from '../../repository/tree.js';
+import type { ContentDigest } from './contentDigest.js';
 
 const FORMAT = 'lifeboat-files-cache';
-const VERSION = 2;
+const VERSION = 3;
+/** Versions read: 2 differs only in having no `data:` digests. */
+const READ_VERSIONS = new Set<unknown>([2, 3]);
+const DATA_DIGEST = 'data:';
 /** The trailer is looked for in this many bytes at the end of the file. */
 const TRAILER_MAX = 1024 * 1024;
 /** Sections are written in batches of about this many bytes. */
@@ -48,7 +55,7 @@ export interface FileIdentity {
 
 export interface CachedContent {
   content: ContentRef[];
-  sha256: string;
+  digest: ContentDigest;
 }
 
 type FileLine = [string, string, string, string, string, string, ContentRef[]];
@@ -76,6 +83,15 @@ export function cacheName(raw: Buffer, utf8: string | undefined): string {
   return utf8 ?? `\0${raw.toString('base64')}`;
 }
 
+function encodeDigest(digest: ContentDigest): string {
+  return digest.dataOnly ? DATA_DIGEST + digest.hex : digest.hex;
+}
+
+function decodeDigest(field: string): ContentDigest {
+  const dataOnly = field.startsWith(DATA_DIGEST);
+  return { hex: dataOnly ? field.slice(DATA_DIGEST.length) : field, dataOnly };
+}
+
 function identityFields(id: FileIdentity): [string, string, string, string] {
   return [id.size.toString(), id.mtimeNs.toString(), id.ctimeNs.toString(), id.ino.toString()];
 }
@@ -97,7 +113,7 @@ function isFileLine(value: unknown): value is FileLine {
     Array.isArray(value) &&
     value.length === 7 &&
     value.slice(0, 6).every((v) => typeof v === 'string') &&
-    /^[0-9a-f]{64}$/.test(value[5] as string) &&
+    /^(data:)?[0-9a-f]{64}$/.test(value[5] as string) &&
     Array.isArray(value[6]) &&
     (value[6] as unknown[]).every(isContentRef)
   );
@@ -150,7 +166,7 @@ async function readTrailer(fh: FileHandle, repoId: string): Promise<Trailer> {
     repo?: unknown;
     tops?: unknown;
   };
-  if (trailer.format !== FORMAT || trailer.v !== VERSION) throw new Error('unknown format');
+  if (trailer.format !== FORMAT || !READ_VERSIONS.has(trailer.v)) throw new Error('unknown format');
   if (trailer.repo !== repoId) throw new Error('written for another repository');
   if (!Array.isArray(trailer.tops)) throw new Error('malformed trailer');
   const tops = new Map<string, SectionRef>();
@@ -225,12 +241,12 @@ export class FileCache {
     const fields = identityFields(identity);
     if (fields.some((f, i) => line[i + 1] !== f)) return undefined;
     this.hitCount++;
-    return { content: line[6], sha256: line[5] };
+    return { content: line[6], digest: decodeDigest(line[5]) };
   }
 
   /** Remember what was stored for file `name` in this run. */
   record(dir: DirRecord, name: string, identity: FileIdentity, content: CachedContent): void {
-    dir.files.push([name, ...identityFields(identity), content.sha256, content.content]);
+    dir.files.push([name, ...identityFields(identity), encodeDigest(content.digest), content.content]);
   }
 
   /** Write the section of a finished directory and list it in its parent's record. */

@@ -1,6 +1,6 @@
 /**
  * Reads one open file through the repository's chunker into data blobs, with
- * several saveBlob calls in flight, hashing the whole file on the way.
+ * several saveBlob calls in flight, hashing its content on the way.
  * All-zero chunks become `{ zero: n }` refs and are not stored (sparse files).
  *
  * Large files take a faster path when the chunker offers a synchronous cutter
@@ -8,11 +8,12 @@
  * core (docs/performance.md, "Where lifeboat loses time"):
  * - the file is read in 1 MiB pieces into recycled SharedArrayBuffer slabs,
  *   with reads running ahead of the chunker;
- * - the whole-file SHA-256 runs on a worker thread, straight from the slabs
- *   (repo.contentHasher), while the calling thread chunks;
+ * - the content's SHA-256 runs on a worker thread, straight from the slabs
+ *   (repo.contentHasher), while the calling thread chunks; it covers the data
+ *   chunks only, recorded as `dataSha256` when the content has zero runs
+ *   (contentDigest.ts): the zeros of holes are never hashed;
  * - the holes of a sparse file (holes.ts) are not read at all: each 1 MiB
- *   piece that lies in a hole is a view of shared zeros, which goes to the
- *   cutter by length and to the hashing worker without a copy;
+ *   piece that lies in a hole goes to the cutter by length;
  * - 64 KiB blocks of zeros (holes not mapped, zeros written as data) go to the
  *   cutter by length too: no gear hash per byte, no copy, no blob ID;
  * - the cutter hands out each chunk as views of the slabs (ChunkParts);
@@ -36,6 +37,7 @@ import type {
 } from '../../repository/api.js';
 import { joinParts } from '../../repository/chunker.js';
 import type { ContentRef } from '../../repository/tree.js';
+import type { ContentDigest } from './contentDigest.js';
 import { HoleMap, sparseDataRanges } from './holes.js';
 import type { Semaphore } from './semaphore.js';
 import { isAllZero, isAllZeroParts, isZeroRange, pushZero, SHARED_ZEROS, sharedZeros } from './zeroRuns.js';
@@ -71,7 +73,7 @@ export class SourceReadError extends Error {
 
 export interface StoredContent {
   content: ContentRef[];
-  sha256: string;
+  digest: ContentDigest;
   /** Bytes read (the size the file had while it was read). */
   size: number;
   addedBytes: number;
@@ -148,7 +150,8 @@ export async function storeFileContent(
     await saver.settle();
   }
   saver.throwIfFailed();
-  return { content: saver.content, sha256: hash.digest('hex'), size, ...saver.added() };
+  const digest = { hex: hash.digest('hex'), dataOnly: false };
+  return { content: saver.content, digest, size, ...saver.added() };
 }
 
 /**
@@ -175,7 +178,7 @@ export async function storeSmallFile(
   }
   opts.checkAbort?.();
   const data = scratch.subarray(0, size);
-  const sha256 = createHash('sha256').update(data).digest('hex');
+  const digest = { hex: createHash('sha256').update(data).digest('hex'), dataOnly: false };
   const chunks: (Uint8Array | ZeroChunk)[] = [];
   const cutter = opts.chunker.cutter?.();
   if (cutter) {
@@ -200,7 +203,7 @@ export async function storeSmallFile(
     await saver.settle();
   }
   saver.throwIfFailed();
-  return { content: saver.content, sha256, size, ...saver.added() };
+  return { content: saver.content, digest, size, ...saver.added() };
 }
 
 /** The fast path for large files; see the file comment. */
@@ -215,9 +218,10 @@ async function storeLargeFile<C extends Uint8Array | ChunkParts>(
   const hasher = repo.contentHasher?.() ?? inlineHasher();
   const reader = new SlabReader(fh, ranges && { map: new HoleMap(ranges), size: expectedSize });
   const saver = new BlobSaver(repo, opts.blobSlots);
+  const hash = new DataHash(hasher);
   const chunks: (C | ZeroChunk)[] = [];
   let size = 0;
-  let sha256: string | undefined;
+  let hex: string | undefined;
   try {
     for (;;) {
       if (saver.failed) break;
@@ -225,29 +229,75 @@ async function storeLargeFile<C extends Uint8Array | ChunkParts>(
       if (!next) break;
       const piece = next.data;
       opts.checkAbort?.();
-      const hashed = hasher.update(piece);
       if (next.hole) cutter.pushZeros(piece.length, chunks);
       else feedPiece(cutter, piece, chunks);
       size += piece.length;
-      reader.retire(size, hashed);
+      reader.retire(size);
       opts.onBytes?.(piece.length);
-      // Each add has read its chunk's parts (views of slabs) by the time it resolves.
-      for (const chunk of chunks) await saver.add(chunk);
+      for (const chunk of chunks) {
+        // Hashed first: add may give a chunk of bytes away. Each add has read its chunk's parts
+        // (views of slabs) by the time it resolves.
+        hash.add(chunk);
+        await saver.add(chunk);
+      }
       chunks.length = 0;
-      // The slab can be read into again once it is hashed and the cutter has let go of it.
-      reader.releaseBefore(size - cutter.pendingBytes);
+      // A slab can be read into again once the cutter has let go of it and its bytes are hashed.
+      reader.releaseBefore(size - cutter.pendingBytes, hash.read);
     }
     const last = saver.failed ? undefined : cutter.endChunk();
-    if (last) await saver.add(last);
-    sha256 = await hasher.digest();
+    if (last) {
+      hash.add(last);
+      await saver.add(last);
+    }
+    hex = await hash.digest();
   } finally {
     await saver.settle();
     await reader.close();
     // A stream left open on a worker holds its state there: end it even when reading failed.
-    if (sha256 === undefined) await hasher.digest().catch(() => undefined);
+    if (hex === undefined) await hasher.digest().catch(() => undefined);
   }
   saver.throwIfFailed();
-  return { content: saver.content, sha256, size, ...saver.added() };
+  // Without zero runs, the data chunks are the whole content: the same hash as sha256.
+  const dataOnly = saver.content.some((ref) => typeof ref !== 'string');
+  return { content: saver.content, digest: { hex, dataOnly }, size, ...saver.added() };
+}
+
+/**
+ * The SHA-256 of the data chunks of a file, in order (contentDigest.ts): the
+ * chunks that become zero runs are left out; the zero runs inside a data
+ * chunk are hashed as zeros.
+ */
+class DataHash {
+  /** Settles once every byte given so far has been read by the hasher (updates settle in order). */
+  read: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  constructor(private readonly hasher: ContentHasher) {}
+
+  /** Hash the next chunk of the content, unless it becomes a zero run (as BlobSaver decides). */
+  add(chunk: Uint8Array | ChunkParts | ZeroChunk): void {
+    if ('zero' in chunk || isZeroData(chunk)) return;
+    if (chunk instanceof Uint8Array) {
+      this.update(chunk);
+      return;
+    }
+    for (const part of chunk.parts) {
+      if (typeof part !== 'number') this.update(part);
+      else for (let left = part; left > 0; left -= SHARED_ZEROS) this.update(sharedZeros(left));
+    }
+  }
+
+  async digest(): Promise<string> {
+    const hex = await this.hasher.digest();
+    if (this.failure !== undefined) throw this.failure;
+    return hex;
+  }
+
+  private update(data: Uint8Array): void {
+    this.read = this.hasher.update(data).catch((err: unknown) => {
+      this.failure ??= err;
+    });
+  }
 }
 
 /** Hand one piece to the cutter: runs of all-zero 64 KiB blocks by length, the rest as bytes. */
@@ -278,6 +328,11 @@ function inlineHasher(): ContentHasher {
   };
 }
 
+/** A chunk of bytes (or parts) that holds only zeros: recorded as a zero run, not stored. */
+function isZeroData(chunk: Uint8Array | ChunkParts): boolean {
+  return chunk instanceof Uint8Array ? isAllZero(chunk) : isAllZeroParts(chunk.parts);
+}
+
 /** Saves the chunks of one file in order of content, several at once, and collects the refs. */
 class BlobSaver {
   readonly content: ContentRef[] = [];
@@ -304,8 +359,7 @@ class BlobSaver {
       pushZero(this.content, chunk.zero);
       return;
     }
-    const isBytes = chunk instanceof Uint8Array;
-    if (isBytes ? isAllZero(chunk) : isAllZeroParts(chunk.parts)) {
+    if (isZeroData(chunk)) {
       pushZero(this.content, chunk.length);
       return;
     }
@@ -356,9 +410,12 @@ interface SlabInUse {
   slab: Buffer;
   /** File offset just past the slab's bytes. */
   end: number;
-  hashed: boolean;
-  /** Settles when hashed turns true. */
-  settled: Promise<void>;
+}
+
+/** The consumer's word that the bytes before `offset` are free once `done` settles. */
+interface Release {
+  offset: number;
+  done: Promise<void>;
 }
 
 interface SlabRead {
@@ -385,7 +442,8 @@ interface KnownHoles {
 /**
  * Reads a file front to back into 1 MiB SharedArrayBuffer slabs (shared so
  * the hashing worker reads them in place), READ_AHEAD reads ahead of the
- * consumer, reusing a slab once the consumer retired and released it. With
+ * consumer, reusing a slab once the consumer retired it and released the
+ * bytes up to its end. With
  * `holes`, a piece that lies wholly in a hole is not read: it is a view of
  * shared zeros (a hole reaching the mapped size ends the file there, as a
  * short read would; the caller's after-read check sees a file that grew).
@@ -398,7 +456,10 @@ class SlabReader {
   /** File offset of the next piece handed out, and of the next read started. */
   private position = 0;
   private nextRead = 0;
+  /** Bytes before this file offset are free. */
   private releasedBefore = 0;
+  /** Releases whose `done` has not settled yet, in order of offset. */
+  private readonly releases: Release[] = [];
   private atEnd = false;
   /** The slab of the last piece handed out, until retired. */
   private handedOut: Buffer | undefined;
@@ -442,23 +503,24 @@ class SlabReader {
     return { data: current.slab.subarray(0, bytesRead), hole: false };
   }
 
-  /** The consumer is done with the last piece (ending at file offset `end`) once `hashed` settles. */
-  retire(end: number, hashed: Promise<void>): void {
+  /** The consumer has taken the last piece (ending at file offset `end`); its slab stays until released. */
+  retire(end: number): void {
     const slab = this.handedOut;
     this.handedOut = undefined;
-    if (!slab) return; // a hole: shared zeros, nothing to recycle
-    const entry: SlabInUse = { slab, end, hashed: false, settled: Promise.resolve() };
-    const done = () => {
-      entry.hashed = true;
-    };
-    // A failed hash shows at digest(); here it only frees the slab.
-    entry.settled = hashed.then(done, done);
-    this.inUse.push(entry);
+    if (!slab) return; // a hole: nothing was read, nothing to recycle
+    this.inUse.push({ slab, end });
   }
 
-  /** The consumer no longer needs any byte before file offset `offset`. */
-  releaseBefore(offset: number): void {
-    this.releasedBefore = offset;
+  /** The consumer no longer needs any byte before file offset `offset` once `done` settles (it never rejects). */
+  releaseBefore(offset: number, done: Promise<void>): void {
+    const release: Release = {
+      offset,
+      done: done.then(() => {
+        this.releasedBefore = Math.max(this.releasedBefore, offset);
+        this.releases.splice(this.releases.indexOf(release), 1);
+      }),
+    };
+    this.releases.push(release);
   }
 
   /** Wait for reads still running (their slabs are dropped). */
@@ -508,7 +570,7 @@ class SlabReader {
 
   /** A free slab if one is at hand: reused, or new while the pool is not full. */
   private slabNow(): Buffer | undefined {
-    while (this.inUse.length > 0 && this.inUse[0]!.hashed && this.inUse[0]!.end <= this.releasedBefore) {
+    while (this.inUse.length > 0 && this.inUse[0]!.end <= this.releasedBefore) {
       this.free.push(this.inUse.shift()!.slab);
     }
     const reused = this.free.pop();
@@ -523,9 +585,10 @@ class SlabReader {
       const slab = this.slabNow();
       if (slab) return slab;
       const oldest = this.inUse[0];
+      const release = oldest && this.releases.find((r) => r.offset >= oldest.end);
       // Held by the cutter (a chunk in progress spans the pool): only a new slab lets it reach a cut.
-      if (!oldest || oldest.end > this.releasedBefore) return this.newSlab();
-      await oldest.settled;
+      if (!release) return this.newSlab();
+      await release.done;
     }
   }
 

@@ -82,6 +82,8 @@ export interface ContentFileOptions {
   hash?: RestoreHash;
   /** Memory for early chunks (default: shared by every file). */
   budget?: HoldBudget;
+  /** False: zero runs are left out of the hash (a `dataSha256`, contentDigest.ts); default true. */
+  hashZeros?: boolean;
 }
 
 export class ContentFile {
@@ -96,6 +98,7 @@ export class ContentFile {
   private discarded = false;
   private readonly hash: RestoreHash;
   private readonly budget: HoldBudget;
+  private readonly hashZeros: boolean;
   /** refs[0, hashed) are in the hash. */
   private hashed = 0;
   /** Chunks written ahead of the hash: their data when held (within the budget), else null (read back). */
@@ -117,6 +120,7 @@ export class ContentFile {
   ) {
     this.hash = opts.hash ?? new InlineHash();
     this.budget = opts.budget ?? sharedBudget;
+    this.hashZeros = opts.hashZeros ?? true;
     for (const ref of refs) if (typeof ref === 'string') this.remaining++;
     this.extendStarts();
     this.advanceHash();
@@ -287,7 +291,7 @@ export class ContentFile {
   private advanceHash(): void {
     for (let ref = this.refs[this.hashed]; ref !== undefined; ref = this.refs[++this.hashed]) {
       if (typeof ref !== 'string') {
-        this.hash.updateZeros(ref.zero);
+        if (this.hashZeros) this.hash.updateZeros(ref.zero);
         continue;
       }
       const held = this.early.get(this.hashed);

@@ -46,6 +46,7 @@ import type { BlobId, Tree, TreeNode } from '../../repository/tree.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { RestoreTargetError } from './errors.js';
 import { MAX_SIZE as SMALL_WRITE_MAX, SmallFileWrites } from './smallFileWrites.js';
+import { recordedDigest, hashFileLike, type ContentDigest } from './contentDigest.js';
 import { ContentFile } from './fileWriter.js';
 import { isUtf8, joinRaw, nameBytes } from './names.js';
 import { createPathFilter, type PathFilter } from './pathFilter.js';
@@ -54,7 +55,6 @@ import { restoreHash, type RestoreHash } from './restoreHash.js';
 import { makeDevice, makeFifo } from './specialNodes.js';
 import { duplicateNames, nameKey, nameProblem, nodeProblem } from './treeValidation.js';
 import type { FilesProgress } from './types.js';
-import { hashFile } from './verify.js';
 import { writeXattrs } from './xattrs.js';
 
 export type OverwriteMode = 'never' | 'if-changed' | 'always';
@@ -115,6 +115,8 @@ class RestoringFile extends ContentFile {
   /** Settles when the file is restored or its error recorded; never rejects. */
   readonly done: Promise<void>;
   settle!: () => void;
+  /** What the content is checked against once written (none for a node without one). */
+  readonly digest: ContentDigest | undefined;
 
   constructor(
     readonly parent: Frame,
@@ -127,13 +129,15 @@ class RestoringFile extends ContentFile {
     readonly firstOf: ((path: Buffer | undefined) => void) | undefined,
     hash: RestoreHash,
   ) {
-    super(dest, node.content ?? [], CREATE_FLAGS, lengthOf, { hash });
+    const digest = recordedDigest(node);
+    super(dest, node.content ?? [], CREATE_FLAGS, lengthOf, { hash, hashZeros: !digest?.dataOnly });
+    this.digest = digest;
     this.done = new Promise((resolve) => (this.settle = resolve));
   }
 
-  /** fileWritten (or the small-file writer) compares the content with the recorded SHA-256. */
+  /** fileWritten (or the small-file writer) compares the content with the recorded digest. */
   get checksContent(): boolean {
-    return this.node.sha256 !== undefined;
+    return this.digest !== undefined;
   }
 }
 
@@ -672,7 +676,7 @@ class Restorer {
           `content is ${written.size} bytes but the snapshot records ${node.size ?? 0}`,
         );
       }
-      if (node.sha256 !== undefined && written.sha256 !== node.sha256) {
+      if (file.digest !== undefined && written.sha256 !== file.digest.hex) {
         throw new IntegrityError(
           'restored content does not match the SHA-256 recorded at backup; the file was removed',
         );
@@ -713,7 +717,8 @@ class Restorer {
         gid: owner.gid,
         mode: node.mode,
         mtime: mtimeSeconds(node.mtimeNs),
-        ...(node.sha256 === undefined ? {} : { sha256: node.sha256 }),
+        // One data chunk, no zero runs: either kind of digest is the SHA-256 of the whole content.
+        ...(file.digest === undefined ? {} : { sha256: file.digest.hex }),
         ...(sealed
           ? {
               sealed: {
@@ -861,8 +866,10 @@ class Restorer {
   private async unchanged(abs: Buffer, st: Stats, node: TreeNode): Promise<boolean> {
     if (st.size !== (node.size ?? 0)) return false;
     if (this.sameMtime(st, node)) return true;
-    if (node.sha256 === undefined) return false;
-    return (await hashFile(abs, READ_FLAGS)) === node.sha256;
+    const digest = recordedDigest(node);
+    if (digest === undefined) return false;
+    const lengthOf = (id: BlobId) => this.repo.blobLength?.(id);
+    return (await hashFileLike(abs, node.content ?? [], digest, lengthOf, READ_FLAGS)) === digest.hex;
   }
 
   private sameMtime(st: Stats, node: TreeNode): boolean {

@@ -1,14 +1,14 @@
 /**
  * Compares a restored directory with the snapshot tree it came from: drills
  * use it to prove a restore is complete and correct. Content is compared by
- * hashing every file against the SHA-256 recorded at backup time.
+ * hashing every file against the digest recorded at backup time (contentDigest.ts).
  */
-import { createHash } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import { InterruptedError, isErrnoException } from '../../errors.js';
 import type { Repo } from '../../repository/api.js';
 import type { BlobId, TreeNode } from '../../repository/tree.js';
+import { hashFileLike, recordedDigest, type ChunkLength } from './contentDigest.js';
 import { joinRaw, nameBytes, showPath } from './names.js';
 import { nodeTypeOf } from './nodeType.js';
 
@@ -27,25 +27,7 @@ export interface VerifyOptions {
   signal?: AbortSignal;
 }
 
-const HASH_READ = 1024 * 1024;
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
-
-/** Hex SHA-256 of a file's content, read without following a final symlink. */
-export async function hashFile(path: Buffer | string, flags = READ_FLAGS): Promise<string> {
-  const fh = await open(path, flags);
-  try {
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(HASH_READ);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, HASH_READ, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-    }
-    return hash.digest('hex');
-  } finally {
-    await fh.close();
-  }
-}
 
 interface Frame {
   abs: Buffer;
@@ -64,6 +46,7 @@ export async function verifyRestoredTree(
   opts: VerifyOptions = {},
 ): Promise<TreeMismatch[]> {
   const mismatches: TreeMismatch[] = [];
+  const lengthOf: ChunkLength = (id) => repo.blobLength?.(id);
   const openFrame = async (abs: Buffer, rel: string, subtree: BlobId): Promise<Frame | undefined> => {
     let names: Buffer[];
     try {
@@ -118,7 +101,7 @@ export async function verifyRestoredTree(
       mismatches.push({ path: rel, kind: 'type', expected: node.type, actual: actualType });
       continue;
     }
-    const problem = await compareEntry(node, abs, st);
+    const problem = await compareEntry(node, abs, st, lengthOf);
     if (problem) mismatches.push({ path: rel, ...problem });
     if (node.type === 'dir' && node.subtree) {
       const child = await openFrame(abs, rel, node.subtree);
@@ -132,20 +115,22 @@ async function compareEntry(
   node: TreeNode,
   abs: Buffer,
   st: Stats,
+  lengthOf: ChunkLength,
 ): Promise<Omit<TreeMismatch, 'path'> | undefined> {
   switch (node.type) {
     case 'file': {
       if (st.size !== (node.size ?? 0)) {
         return { kind: 'size', expected: String(node.size ?? 0), actual: String(st.size) };
       }
-      if (node.sha256 === undefined) return undefined;
+      const digest = recordedDigest(node);
+      if (digest === undefined) return undefined;
       let actual: string;
       try {
-        actual = await hashFile(abs);
+        actual = await hashFileLike(abs, node.content ?? [], digest, lengthOf, READ_FLAGS);
       } catch (err) {
         return { kind: 'unreadable', actual: String(err) };
       }
-      return actual === node.sha256 ? undefined : { kind: 'content', expected: node.sha256, actual };
+      return actual === digest.hex ? undefined : { kind: 'content', expected: digest.hex, actual };
     }
     case 'symlink': {
       const expected =

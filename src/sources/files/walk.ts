@@ -30,6 +30,7 @@ import { SmallFileStore } from '../../repository/smallFiles.js';
 import type { NodeType, TreeNode } from '../../repository/tree.js';
 import type { Accounts } from './accounts.js';
 import { CachedDir, cacheName, DirRecord, type FileCache, type FileIdentity } from './cache.js';
+import { digestField, type ContentDigest } from './contentDigest.js';
 import {
   SMALL_FILE,
   SourceReadError,
@@ -111,7 +112,7 @@ interface Frame {
 
 interface FileInfo {
   content: NonNullable<TreeNode['content']>;
-  sha256: string;
+  digest: ContentDigest;
   size: number;
 }
 
@@ -525,7 +526,7 @@ export class TreeWalker {
   private fileDone(node: TreeNode, info: FileInfo): TreeNode {
     node.size = info.size;
     node.content = info.content;
-    node.sha256 = info.sha256;
+    Object.assign(node, digestField(info.digest));
     this.stats.files++;
     this.stats.bytes += info.size;
     this.progress(0);
@@ -668,7 +669,7 @@ export class TreeWalker {
     };
     const stored: StoredContent = {
       content: read.content,
-      sha256: read.sha256,
+      digest: { hex: read.sha256, dataOnly: false },
       size: read.size,
       addedBytes: read.stored ? read.size : 0,
       newBlobs: read.stored ? 1 : 0,
@@ -715,9 +716,9 @@ export class TreeWalker {
           `the snapshot holds the ${stored.size} bytes that were read`,
       );
     } else if (st.ctimeNs < this.o.cacheCutoffNs && st.mtimeNs < this.o.cacheCutoffNs) {
-      this.o.cache?.record(dir.record, key, identity, { content: stored.content, sha256: stored.sha256 });
+      this.o.cache?.record(dir.record, key, identity, { content: stored.content, digest: stored.digest });
     }
-    return { content: stored.content, sha256: stored.sha256, size: stored.size };
+    return { content: stored.content, digest: stored.digest, size: stored.size };
   }
 
   private sameFile(opened: FileStatus, listed: BigIntStats): boolean {

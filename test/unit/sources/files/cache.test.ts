@@ -12,6 +12,9 @@ const id = (n: number): FileIdentity => ({
   ino: BigInt(n),
 });
 const sha = 'ab'.repeat(32);
+/** Digests of both kinds (contentDigest.ts): the whole content, and the data chunks of content with zero runs. */
+const whole = { hex: sha, dataOnly: false };
+const dataOnly = { hex: 'ef'.repeat(32), dataOnly: true };
 const blob = 'cd'.repeat(32);
 
 describe('FileCache', () => {
@@ -35,9 +38,9 @@ describe('FileCache', () => {
     const holder = new DirRecord();
     const top = new DirRecord();
     const sub = new DirRecord();
-    c.record(sub, 'b', id(2), { content: [], sha256: sha });
+    c.record(sub, 'b', id(2), { content: [], digest: whole });
     await c.closeDir(sub, 'sub', top);
-    c.record(top, 'a', id(1), { content: [blob, { zero: 4096 }], sha256: sha });
+    c.record(top, 'a', id(1), { content: [blob, { zero: 4096 }], digest: dataOnly });
     await c.closeDir(top, 'top', holder);
     await c.closeTop('/top', holder);
     await c.save();
@@ -54,8 +57,8 @@ describe('FileCache', () => {
     await saveSample();
     const again = await FileCache.load(path, 'repo1', logger);
     const found = await lookBoth(again);
-    expect(found.a).toEqual({ content: [blob, { zero: 4096 }], sha256: sha });
-    expect(found.b).toEqual({ content: [], sha256: sha });
+    expect(found.a).toEqual({ content: [blob, { zero: 4096 }], digest: dataOnly });
+    expect(found.b).toEqual({ content: [], digest: whole });
     expect((await lookBoth(again, { ...id(1), ctimeNs: 6n }, { ...id(2), size: 11n })).a).toBeUndefined();
     const top = await again.child(await again.top('/top'), 'top');
     expect(again.lookup(top, 'missing', id(3))).toBeUndefined();
@@ -72,7 +75,7 @@ describe('FileCache', () => {
     await saveSample();
     const second = await FileCache.load(path, 'repo1', logger);
     const holder = new DirRecord();
-    second.record(holder, 'x', id(9), { content: [blob], sha256: sha });
+    second.record(holder, 'x', id(9), { content: [blob], digest: whole });
     await second.closeTop('/x', holder);
     await second.save();
     const third = await FileCache.load(path, 'repo1', logger);
@@ -85,13 +88,28 @@ describe('FileCache', () => {
     await saveSample();
     const failed = await FileCache.load(path, 'repo1', logger);
     const holder = new DirRecord();
-    for (let i = 0; i < 5000; i++) failed.record(holder, `f${i}`, id(i), { content: [blob], sha256: sha });
+    for (let i = 0; i < 5000; i++) failed.record(holder, `f${i}`, id(i), { content: [blob], digest: whole });
     await failed.closeTop('/many', holder); // large enough to be written to the temp file
     await failed.close();
     expect(await readdir(join(dir, 'state'))).toEqual(['job.cache']);
     const next = await FileCache.load(path, 'repo1', logger);
     expect((await lookBoth(next)).a).toBeDefined();
     await next.close();
+  });
+
+  it('reads a cache of version 2 (digests of the whole content only) and ignores an unknown version', async () => {
+    await saveSample();
+    const v3 = await readFile(path, 'utf8');
+    expect(v3).toContain('"data:' + dataOnly.hex + '"');
+    await writeFile(path, v3.replace('"v":3', '"v":2'));
+    const v2 = await FileCache.load(path, 'repo1', logger);
+    expect((await lookBoth(v2)).b).toEqual({ content: [], digest: whole });
+    await v2.close();
+    await writeFile(path, v3.replace('"v":3', '"v":4'));
+    const v4 = await FileCache.load(path, 'repo1', logger);
+    expect((await lookBoth(v4)).a).toBeUndefined();
+    await v4.close();
+    expect(warnings).toHaveLength(1);
   });
 
   it('ignores a cache written for another repository', async () => {
