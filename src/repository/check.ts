@@ -22,7 +22,7 @@ import { indexKey, packKey, snapshotKey } from './layout.js';
 import {
   listPackObjects,
   listSnapshotIds,
-  loadBlobAt,
+  openBlobRecord,
   readAllIndexFiles,
   readAndVerifyPack,
   readPackHeader,
@@ -32,7 +32,8 @@ import {
   type PackEntry,
 } from './maintenance.js';
 import type { Repository } from './repository.js';
-import { mapLimit } from './storageIo.js';
+import { PackWindows } from './packWindows.js';
+import { mapLimit, readObject } from './storageIo.js';
 import type { BlobId, Tree } from './tree.js';
 import { referencedBlobs } from './tree.js';
 import { decodeTree } from './trees.js';
@@ -184,7 +185,18 @@ export interface IndexView {
   copies: Map<string, string[]>;
   fileIds: string[];
   damaged: { id: string; message: string }[];
+  /** Reads of tree records, through windows of their packs (one read serves the trees stored near each other). */
+  treeReads: PackWindows;
 }
+
+/**
+ * Windows for the tree walks of check, prune and retention: a backup stores a
+ * directory's tree next to its subdirectories', so a walk's trees mostly come
+ * from a few MiB of a pack. One read per tree cost a /usr/share copy's check
+ * 2,858 reads (open, stat, read and close each: ~0.45 s of the calling thread).
+ */
+const TREE_WINDOW = 1024 * 1024;
+const TREE_WINDOWS = 8;
 
 /** Read every index file and merge them (damaged files are listed, not fatal). */
 export async function loadIndexView(repo: Repository): Promise<IndexView> {
@@ -214,7 +226,13 @@ export async function loadIndexView(repo: Repository): Promise<IndexView> {
       blobs.addPack(pack);
     }
   }
-  return { blobs, packs, packFiles, copies, fileIds: files.map((f) => f.id), damaged: problems };
+  const { storage } = repo.internals();
+  const treeReads = new PackWindows(
+    (packId, offset, length) => readObject(storage, packKey(packId), { offset, length }),
+    TREE_WINDOW,
+    TREE_WINDOWS,
+  );
+  return { blobs, packs, packFiles, copies, fileIds: files.map((f) => f.id), damaged: problems, treeReads };
 }
 
 /** Every location of a blob: the first one, then other copies. */
@@ -237,7 +255,9 @@ export async function loadTreeFromView(repo: Repository, view: IndexView, id: Bl
   let firstError: unknown;
   for (const loc of locs) {
     try {
-      return decodeTree(await loadBlobAt(repo, loc), id);
+      // A view of a shared window: opened without being taken (moved to a worker).
+      const record = await view.treeReads.get(loc.packId, loc.offset, loc.length);
+      return decodeTree(await openBlobRecord(repo, record, loc), id);
     } catch (err) {
       if (!(err instanceof IntegrityError) && !(err instanceof StorageNotFoundError)) throw err;
       firstError ??=

@@ -1,5 +1,5 @@
 import { open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   checkRepository,
   loadIndexView,
@@ -77,6 +77,22 @@ describe('check on a healthy repository', () => {
     expect(noted.stats.unindexedPacks).toBe(1);
     expect(noted.notes.join('\n')).toMatch(/used by no snapshot/);
     expect(noted.notes.join('\n')).toMatch(/in no index file/);
+  });
+
+  it('reads the trees through windows of their packs, not one read per tree', async () => {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 300; i++) files[`dir${i}/sub/f.txt`] = content(`f${i}`, 1);
+    await saveFileSnapshot(fx.repo, files);
+    const view = await loadIndexView(fx.repo);
+    const trees = [...view.packs.values()].filter((p) => p.type === 'tree').flatMap((p) => p.blobs).length;
+    expect(trees).toBeGreaterThan(300);
+    const get = vi.spyOn(fx.storage, 'get');
+    const result = await checkRepository(fx.repo);
+    expect(result.problems).toEqual([]);
+    const packReads = get.mock.calls.filter(([key]) => key.startsWith('data/')).length;
+    // Pack headers (one each) and a few windows, where a read per tree took more than 300.
+    expect(packReads).toBeLessThan(view.packs.size + 20);
+    get.mockRestore();
   });
 
   it('reports progress per phase', async () => {
