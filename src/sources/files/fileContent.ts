@@ -219,6 +219,7 @@ async function storeLargeFile<C extends Uint8Array | ChunkParts>(
   const reader = new SlabReader(fh, ranges && { map: new HoleMap(ranges), size: expectedSize });
   const saver = new BlobSaver(repo, opts.blobSlots);
   const hash = new DataHash(hasher);
+  const hashData = (data: Uint8Array | ChunkParts) => hash.add(data);
   const chunks: (C | ZeroChunk)[] = [];
   let size = 0;
   let hex: string | undefined;
@@ -234,21 +235,14 @@ async function storeLargeFile<C extends Uint8Array | ChunkParts>(
       size += piece.length;
       reader.retire(size);
       opts.onBytes?.(piece.length);
-      for (const chunk of chunks) {
-        // Hashed first: add may give a chunk of bytes away. Each add has read its chunk's parts
-        // (views of slabs) by the time it resolves.
-        hash.add(chunk);
-        await saver.add(chunk);
-      }
+      // Each add has read its chunk's parts (views of slabs) by the time it resolves.
+      for (const chunk of chunks) await saver.add(chunk, hashData);
       chunks.length = 0;
       // A slab can be read into again once the cutter has let go of it and its bytes are hashed.
       reader.releaseBefore(size - cutter.pendingBytes, hash.read);
     }
     const last = saver.failed ? undefined : cutter.endChunk();
-    if (last) {
-      hash.add(last);
-      await saver.add(last);
-    }
+    if (last) await saver.add(last, hashData);
     hex = await hash.digest();
   } finally {
     await saver.settle();
@@ -274,9 +268,8 @@ class DataHash {
 
   constructor(private readonly hasher: ContentHasher) {}
 
-  /** Hash the next chunk of the content, unless it becomes a zero run (as BlobSaver decides). */
-  add(chunk: Uint8Array | ChunkParts | ZeroChunk): void {
-    if ('zero' in chunk || isZeroData(chunk)) return;
+  /** Hash the next data chunk of the content (BlobSaver.add tells which chunks are data). */
+  add(chunk: Uint8Array | ChunkParts): void {
     if (chunk instanceof Uint8Array) {
       this.update(chunk);
       return;
@@ -328,11 +321,6 @@ function inlineHasher(): ContentHasher {
   };
 }
 
-/** A chunk of bytes (or parts) that holds only zeros: recorded as a zero run, not stored. */
-function isZeroData(chunk: Uint8Array | ChunkParts): boolean {
-  return chunk instanceof Uint8Array ? isAllZero(chunk) : isAllZeroParts(chunk.parts);
-}
-
 /** Saves the chunks of one file in order of content, several at once, and collects the refs. */
 class BlobSaver {
   readonly content: ContentRef[] = [];
@@ -353,16 +341,21 @@ class BlobSaver {
   /**
    * Record a zero run, or start saving a chunk (waits for a free blob slot).
    * A chunk of bytes is given away; a chunk of parts is read before this resolves.
+   * `onData` sees every chunk that is stored as data (not a zero run), before it is given away.
    */
-  async add(chunk: Uint8Array | ChunkParts | ZeroChunk): Promise<void> {
+  async add(
+    chunk: Uint8Array | ChunkParts | ZeroChunk,
+    onData?: (data: Uint8Array | ChunkParts) => void,
+  ): Promise<void> {
     if ('zero' in chunk) {
       pushZero(this.content, chunk.zero);
       return;
     }
-    if (isZeroData(chunk)) {
+    if (chunk instanceof Uint8Array ? isAllZero(chunk) : isAllZeroParts(chunk.parts)) {
       pushZero(this.content, chunk.length);
       return;
     }
+    onData?.(chunk);
     const index = this.content.push('') - 1;
     const release = await this.slots.acquire();
     const saving: Promise<void> = this.save(chunk)

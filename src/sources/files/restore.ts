@@ -275,6 +275,8 @@ class Restorer {
   private currentPath = '';
   /** Files of one small chunk go whole to the repository's workers (when it has them). */
   private readonly smallWrites: SmallFileWrites | undefined;
+  /** Plaintext length of a chunk, from the repository's index. */
+  private readonly lengthOf = (id: BlobId) => this.repo.blobLength?.(id);
 
   constructor(
     private readonly repo: Repo,
@@ -645,7 +647,6 @@ class Restorer {
     replace: boolean,
     firstOf: ((path: Buffer | undefined) => void) | undefined,
   ): RestoringFile {
-    const lengthOf = (id: BlobId) => this.repo.blobLength?.(id);
     const hash = restoreHash(node.size ?? 0, this.repo.contentHasher?.bind(this.repo));
     const dest = replace ? tempSibling(abs) : abs;
     const content = node.content ?? [];
@@ -656,9 +657,9 @@ class Restorer {
       typeof content[0] === 'string' &&
       size < SMALL_WRITE_MAX
     ) {
-      return new WholeFile(parent, node, abs, rel, dest, lengthOf, firstOf, hash, this.smallWrites);
+      return new WholeFile(parent, node, abs, rel, dest, this.lengthOf, firstOf, hash, this.smallWrites);
     }
-    return new RestoringFile(parent, node, abs, rel, dest, lengthOf, firstOf, hash);
+    return new RestoringFile(parent, node, abs, rel, dest, this.lengthOf, firstOf, hash);
   }
 
   /**
@@ -868,8 +869,7 @@ class Restorer {
     if (this.sameMtime(st, node)) return true;
     const digest = recordedDigest(node);
     if (digest === undefined) return false;
-    const lengthOf = (id: BlobId) => this.repo.blobLength?.(id);
-    return (await hashFileLike(abs, node.content ?? [], digest, lengthOf, READ_FLAGS)) === digest.hex;
+    return (await hashFileLike(abs, node.content ?? [], digest, this.lengthOf, READ_FLAGS)) === digest.hex;
   }
 
   private sameMtime(st: Stats, node: TreeNode): boolean {
