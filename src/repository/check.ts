@@ -17,7 +17,7 @@ import { randomInt } from 'node:crypto';
 import { IntegrityError, UsageError } from '../errors.js';
 import { StorageNotFoundError } from '../storage/errors.js';
 import type { BlobType, SnapshotEntry } from './api.js';
-import { BlobIndex } from './blobIndex.js';
+import { BlobIndex, type IndexedPacks } from './blobIndex.js';
 import { indexKey, packKey, snapshotKey } from './layout.js';
 import {
   listPackObjects,
@@ -178,7 +178,8 @@ function findingOrThrow(err: unknown): string {
  */
 export interface IndexView {
   blobs: BlobIndex;
-  packs: Map<string, IndexedPack>;
+  /** Each get() builds the pack's blob list anew: take it once per pack. */
+  packs: IndexedPacks;
   /** Index files listing each pack. */
   packFiles: Map<string, string[]>;
   /** Blob → every pack holding it, only for blobs stored more than once. */
@@ -203,7 +204,6 @@ export async function loadIndexView(repo: Repository): Promise<IndexView> {
   const { files, problems } = await readAllIndexFiles(repo);
   files.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const blobs = new BlobIndex();
-  const packs = new Map<string, IndexedPack>();
   const packFiles = new Map<string, string[]>();
   const copies = new Map<string, string[]>();
   for (const file of files) {
@@ -214,7 +214,6 @@ export async function loadIndexView(repo: Repository): Promise<IndexView> {
         continue;
       }
       packFiles.set(pack.id, [file.id]);
-      packs.set(pack.id, pack);
       for (const b of pack.blobs) {
         const first = blobs.get(b.id);
         if (first && first.packId !== pack.id) {
@@ -232,7 +231,15 @@ export async function loadIndexView(repo: Repository): Promise<IndexView> {
     TREE_WINDOW,
     TREE_WINDOWS,
   );
-  return { blobs, packs, packFiles, copies, fileIds: files.map((f) => f.id), damaged: problems, treeReads };
+  return {
+    blobs,
+    packs: blobs.indexedPacks(),
+    packFiles,
+    copies,
+    fileIds: files.map((f) => f.id),
+    damaged: problems,
+    treeReads,
+  };
 }
 
 /** Every location of a blob: the first one, then other copies. */
@@ -504,11 +511,16 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
     return { disagreeing, unlisted: [...byId.keys()] };
   };
   // Headers of every pack (small range reads, many at once), then the packs to read in full (two at once).
-  const readEntries = new Map<string, PackEntry[]>();
+  // A pack is read by the index's entries: a header that is not damaged lists exactly those (else it is
+  // reported above), so no header is kept from the first pass to the second (for every pack, that was
+  // an object per blob of the repository, all held at once).
+  const indexedEntries = (id: string): PackEntry[] => {
+    const pack = view.packs.get(id)!;
+    return pack.blobs.map((b) => ({ ...b, type: pack.type }));
+  };
   await mapLimit(checkable, 8, async (id) => {
     signal?.throwIfAborted();
     const pack = view.packs.get(id)!;
-    let entries: PackEntry[] = pack.blobs.map((b) => ({ ...b, type: pack.type }));
     try {
       const header = await readPackHeader(repo, id);
       const { disagreeing, unlisted } = compareEntries(pack, header);
@@ -526,8 +538,6 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
           },
           disagreeing,
         );
-      } else {
-        entries = header;
       }
     } catch (err) {
       addProblem(
@@ -540,12 +550,11 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
         pack.blobs.map((b) => b.id),
       );
     }
-    if (toRead.has(id)) readEntries.set(id, entries);
     progress({ phase: 'packs', done: ++packsDone, total: checkable.length, bytes: 0 });
   });
   await mapLimit([...toRead], 2, async (id) => {
     signal?.throwIfAborted();
-    const result = await readAndVerifyPack(repo, id, readEntries.get(id)!, (n) => {
+    const result = await readAndVerifyPack(repo, id, indexedEntries(id), (n) => {
       bytesRead += n;
       progress({
         phase: 'read-data',

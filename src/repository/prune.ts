@@ -213,18 +213,28 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
   const intact = (packId: string) => stored.get(packId)?.size === view.packs.get(packId)?.size;
   /** Each used blob is kept in exactly one intact pack: its owner. */
   const owned = new Map<string, LocatedBlob[]>();
+  /** Blob lists of packs holding a copy that is not the first location (built once per such pack). */
+  const copyPacks = new Map<string, IndexedPack>();
   for (const id of used) {
-    const candidates = [view.blobs.get(id)!.packId, ...(view.copies.get(id) ?? [])];
+    const first = view.blobs.get(id)!;
+    const candidates = [first.packId, ...(view.copies.get(id) ?? [])];
     const owner = candidates.find(intact);
     if (!owner) {
       throw refuse(
         `blob ${id} is needed but its pack ${packKey(candidates[0]!)} is missing or has the wrong size`,
       );
     }
-    const pack = view.packs.get(owner)!;
-    const b = pack.blobs.find((x) => x.id === id)!;
+    let located: LocatedBlob;
+    if (owner === first.packId) {
+      located = { id, ...first };
+    } else {
+      let pack = copyPacks.get(owner);
+      if (!pack) copyPacks.set(owner, (pack = view.packs.get(owner)!));
+      const b = pack.blobs.find((x) => x.id === id)!;
+      located = { ...b, id, packId: owner, type: pack.type };
+    }
     const list = owned.get(owner) ?? [];
-    list.push({ ...b, id, packId: owner, type: pack.type });
+    list.push(located);
     owned.set(owner, list);
   }
   const deletePacks: PrunePackInfo[] = [];

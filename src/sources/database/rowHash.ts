@@ -187,9 +187,12 @@ export function rowHashCode(sha256: typeof createHash, wasmBase64: string, share
       let pos = start;
       while (pos < end && !this.stopped) {
         if (this.carried > 0) {
-          // The rest of a carried line: at most one per push, done here.
-          const nl = b.indexOf(10, pos);
-          if (nl < 0 || nl >= end) {
+          // The rest of a carried line: at most one per push, done here. The search stays within
+          // [pos, end): an unbounded indexOf ran on to the next newline past `end`, so a long line
+          // pushed in small pieces cost a scan of the rest of the buffer per piece.
+          const found = b.subarray(pos, end).indexOf(10);
+          const nl = found < 0 ? -1 : pos + found;
+          if (nl < 0) {
             this.keep(b, pos, end);
             return;
           }

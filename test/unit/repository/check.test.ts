@@ -84,7 +84,7 @@ describe('check on a healthy repository', () => {
     for (let i = 0; i < 300; i++) files[`dir${i}/sub/f.txt`] = content(`f${i}`, 1);
     await saveFileSnapshot(fx.repo, files);
     const view = await loadIndexView(fx.repo);
-    const trees = [...view.packs.values()].filter((p) => p.type === 'tree').flatMap((p) => p.blobs).length;
+    const trees = [...view.blobs.entries()].filter(([, loc]) => loc.type === 'tree').length;
     expect(trees).toBeGreaterThan(300);
     const get = vi.spyOn(fx.storage, 'get');
     const result = await checkRepository(fx.repo);
