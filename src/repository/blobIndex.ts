@@ -137,16 +137,28 @@ export class BlobIndex {
     const record = this.packs.get(id);
     if (!record) return undefined;
     const out: IndexedBlob[] = [];
-    for (let e = record.first; e < record.first + record.blobs; e++) {
-      out.push({
-        id: this.idHex(e),
-        offset: this.offsets[e]!,
-        length: this.lengths[e]!,
-        rawLength: this.rawLengths[e]!,
-        compression: this.flags[e]! & ZSTD ? 'zstd' : 'none',
-      });
-    }
+    for (let e = record.first; e < record.first + record.blobs; e++) out.push(this.listed(e));
     return out;
+  }
+
+  private listed(entry: number): IndexedBlob {
+    return {
+      id: this.idHex(entry),
+      offset: this.offsets[entry]!,
+      length: this.lengths[entry]!,
+      rawLength: this.rawLengths[entry]!,
+      compression: this.flags[entry]! & ZSTD ? 'zstd' : 'none',
+    };
+  }
+
+  /** Where a pack's first listing puts blob `id` (a scan of that pack's entries), or undefined. */
+  blobIn(packId: string, id: string): IndexedBlob | undefined {
+    const record = this.packs.get(packId);
+    if (!record || !this.tryParse(id)) return undefined;
+    for (let e = record.first; e < record.first + record.blobs; e++) {
+      if (this.sameId(e, this.scratchWords)) return this.listed(e);
+    }
+    return undefined;
   }
 
   /** The packs as their first listings gave them (see IndexedPacks). */

@@ -249,8 +249,8 @@ function locations(view: IndexView, id: string): LocatedBlob[] {
   const out: LocatedBlob[] = [{ id, ...first }];
   for (const packId of view.copies.get(id) ?? []) {
     if (packId === first.packId) continue;
-    const pack = view.packs.get(packId);
-    const b = pack?.blobs.find((x) => x.id === id);
+    const pack = view.blobs.pack(packId);
+    const b = view.blobs.blobIn(packId, id);
     if (b && pack) out.push({ ...b, id, packId, type: pack.type });
   }
   return out;
@@ -488,7 +488,7 @@ export async function checkRepository(repo: Repository, opts: CheckOptions = {})
   }
   const unindexed = [...stored.values()].filter((p) => !view.packs.has(p.id));
   const toRead = new Set(selectPacks(checkable, readData, opts.random ?? randomInt));
-  const totalReadBytes = [...toRead].reduce((n, id) => n + view.packs.get(id)!.size, 0);
+  const totalReadBytes = [...toRead].reduce((n, id) => n + view.blobs.pack(id)!.size, 0);
   let packsDone = 0;
   let bytesRead = 0;
   let packsRead = 0;

@@ -210,11 +210,9 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
   // ── 2. classify packs ───────────────────────────────────────────────
   const storedList = await listPackObjects(repo);
   const stored = new Map(storedList.map((p) => [p.id, p]));
-  const intact = (packId: string) => stored.get(packId)?.size === view.packs.get(packId)?.size;
+  const intact = (packId: string) => stored.get(packId)?.size === view.blobs.pack(packId)?.size;
   /** Each used blob is kept in exactly one intact pack: its owner. */
   const owned = new Map<string, LocatedBlob[]>();
-  /** Blob lists of packs holding a copy that is not the first location (built once per such pack). */
-  const copyPacks = new Map<string, IndexedPack>();
   for (const id of used) {
     const first = view.blobs.get(id)!;
     const candidates = [first.packId, ...(view.copies.get(id) ?? [])];
@@ -224,15 +222,10 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
         `blob ${id} is needed but its pack ${packKey(candidates[0]!)} is missing or has the wrong size`,
       );
     }
-    let located: LocatedBlob;
-    if (owner === first.packId) {
-      located = { id, ...first };
-    } else {
-      let pack = copyPacks.get(owner);
-      if (!pack) copyPacks.set(owner, (pack = view.packs.get(owner)!));
-      const b = pack.blobs.find((x) => x.id === id)!;
-      located = { ...b, id, packId: owner, type: pack.type };
-    }
+    const located: LocatedBlob =
+      owner === first.packId
+        ? { id, ...first }
+        : { ...view.blobs.blobIn(owner, id)!, id, packId: owner, type: view.blobs.pack(owner)!.type };
     const list = owned.get(owner) ?? [];
     list.push(located);
     owned.set(owner, list);
@@ -456,8 +449,8 @@ async function verifiedRecord(
 ): Promise<{ record: Buffer; from: LocatedBlob }> {
   const candidates: LocatedBlob[] = [blob];
   for (const packId of view.copies.get(blob.id) ?? []) {
-    const pack = view.packs.get(packId);
-    const b = pack?.blobs.find((x) => x.id === blob.id);
+    const pack = view.blobs.pack(packId);
+    const b = view.blobs.blobIn(packId, blob.id);
     if (pack && b && packId !== blob.packId && stored.get(packId)?.size === pack.size)
       candidates.push({ ...b, id: blob.id, packId, type: pack.type });
   }

@@ -53,6 +53,10 @@ describe('BlobIndex', () => {
     index.addPack(second);
     expect(index.get(shared.id)?.packId).toBe(first.id);
     expect(index.packBlobs(second.id)).toEqual(second.blobs);
+    // The copy in the second pack, found by a scan of that pack's listing.
+    expect(index.blobIn(second.id, shared.id)).toEqual({ ...shared, offset: 500 });
+    expect(index.blobIn(first.id, hexId('b'))).toBeUndefined();
+    expect(index.blobIn(hexId('no such pack'), shared.id)).toBeUndefined();
     const packs = index.indexedPacks();
     expect(packs.size).toBe(2);
     expect([...packs.keys()]).toEqual([first.id, second.id]);

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/platform/logger.js';
-import { checkRepository } from '../../../src/repository/check.js';
+import { checkRepository, loadIndexView } from '../../../src/repository/check.js';
 import { packKey, snapshotKey } from '../../../src/repository/layout.js';
 import { deleteSnapshot, listIndexFileIds, listPackObjects } from '../../../src/repository/maintenance.js';
 import { planPrune } from '../../../src/repository/prune.js';
@@ -312,5 +312,37 @@ describe('prune interrupted at every step', () => {
         await rm(dir, { recursive: true, force: true });
       }
     }
+  });
+});
+
+describe('prune with blobs stored in more than one pack', () => {
+  it('keeps the intact copy when the first listed pack of a blob has the wrong size', async () => {
+    // Packs of 1 MiB: each session's blobs land in one pack.
+    await fx.close();
+    fx = await createFixture({ packSize: 1024 * 1024 });
+    // Two sessions store the same files at once: each writes every blob into a pack of its own. Each also
+    // stores a blob no snapshot uses, so the pack left is repacked below (maxUnused 0) from the locations
+    // prune assigns to the copies in it.
+    const other = await fx.reopen();
+    const files = { 'a.bin': content('dup-a', 96), 'b.bin': content('dup-b', 96) };
+    await fx.repo.saveBlob('data', content('unused 1', 40));
+    await other.saveBlob('data', content('unused 2', 24)); // another size: the copies sit at other offsets
+    const [first] = await Promise.all([saveFileSnapshot(fx.repo, files), saveFileSnapshot(other, files)]);
+    const blob = first!.blobs.get('a.bin')![0]!;
+    const firstPack = await packOf(fx.repo, blob);
+    const view = await loadIndexView(fx.repo);
+    expect(view.copies.has(blob)).toBe(true);
+    // The pack the index names first for this blob grows by a byte: it no longer counts as intact.
+    await writeFile(fx.path(packKey(firstPack)), Buffer.from([0]), { flag: 'a' });
+
+    const fresh = await fx.reopen();
+    const plan = await planPrune(fresh, { now: Date.now(), maxUnused: 0 });
+    expect(plan.summary.packs.repack).toBeGreaterThan(0);
+    await plan.execute();
+    const after = await fx.reopen();
+    const check = await checkRepository(after, { readData: { kind: 'all' } });
+    expect(check.problems).toEqual([]);
+    expect(Buffer.from(await after.loadBlob(blob)).equals(files['a.bin'].subarray(0, 48 * 1024))).toBe(true);
+    expect(await packOf(after, blob)).not.toBe(firstPack);
   });
 });
