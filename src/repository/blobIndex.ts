@@ -44,8 +44,9 @@ export interface IndexedPacks {
   readonly size: number;
 }
 
-/** A pack as listed: its summary and where its blobs sit in the entry arrays. */
-interface PackRecord extends PackSummary {
+/** A pack as listed: its summary (handed out as is) and where its blobs sit in the entry arrays. */
+interface PackRecord {
+  summary: Readonly<PackSummary>;
   number: number;
   first: number;
 }
@@ -83,20 +84,23 @@ export class BlobIndex {
     let record = this.packs.get(pack.id);
     if (record) {
       // Listed again: only blobs the first listing lacked are new (kept as locations, outside its list).
-      for (const b of pack.blobs)
-        if (this.lookup(this.parse(b.id)) < 0) this.addEntry(record.number, pack.type, b, true);
+      for (const b of pack.blobs) {
+        this.parse(b.id);
+        if (this.lookup() < 0) this.addEntry(record.number, pack.type, b, true);
+      }
       return;
     }
     record = {
-      type: pack.type,
-      size: pack.size,
-      blobs: pack.blobs.length,
+      summary: { type: pack.type, size: pack.size, blobs: pack.blobs.length },
       number: this.packIds.length,
       first: this.count,
     };
     this.packIds.push(pack.id);
     this.packs.set(pack.id, record);
-    for (const b of pack.blobs) this.addEntry(record.number, pack.type, b, this.lookup(this.parse(b.id)) < 0);
+    for (const b of pack.blobs) {
+      this.parse(b.id);
+      this.addEntry(record.number, pack.type, b, this.lookup() < 0);
+    }
   }
 
   get(id: string): BlobLocation | undefined {
@@ -119,17 +123,16 @@ export class BlobIndex {
   }
 
   /** Every pack some index file lists. */
-  *packEntries(): IterableIterator<[string, PackSummary]> {
-    for (const [id, { type, size, blobs }] of this.packs) yield [id, { type, size, blobs }];
+  *packEntries(): IterableIterator<[string, Readonly<PackSummary>]> {
+    for (const [id, record] of this.packs) yield [id, record.summary];
   }
 
   hasPack(id: string): boolean {
     return this.packs.has(id);
   }
 
-  pack(id: string): PackSummary | undefined {
-    const record = this.packs.get(id);
-    return record && { type: record.type, size: record.size, blobs: record.blobs };
+  pack(id: string): Readonly<PackSummary> | undefined {
+    return this.packs.get(id)?.summary;
   }
 
   /** The blobs of a pack as its first listing gave them (new objects), or undefined for an unknown pack. */
@@ -137,7 +140,7 @@ export class BlobIndex {
     const record = this.packs.get(id);
     if (!record) return undefined;
     const out: IndexedBlob[] = [];
-    for (let e = record.first; e < record.first + record.blobs; e++) out.push(this.listed(e));
+    for (let e = record.first; e < record.first + record.summary.blobs; e++) out.push(this.listed(e));
     return out;
   }
 
@@ -155,7 +158,7 @@ export class BlobIndex {
   blobIn(packId: string, id: string): IndexedBlob | undefined {
     const record = this.packs.get(packId);
     if (!record || !this.tryParse(id)) return undefined;
-    for (let e = record.first; e < record.first + record.blobs; e++) {
+    for (let e = record.first; e < record.first + record.summary.blobs; e++) {
       if (this.sameId(e, this.scratchWords)) return this.listed(e);
     }
     return undefined;
@@ -167,8 +170,7 @@ export class BlobIndex {
     return {
       get: (id) => {
         const record = packs.get(id);
-        const blobs = this.packBlobs(id);
-        return record && blobs && { id, type: record.type, size: record.size, blobs };
+        return record && { id, ...record.summary, blobs: this.packBlobs(id)! };
       },
       has: (id) => packs.has(id),
       keys: () => packs.keys(),
@@ -196,7 +198,7 @@ export class BlobIndex {
 
   /** The entry of `id`'s first location, or -1 (also for a string that is not a 64-digit hex ID). */
   private find(id: string): number {
-    return this.lookup(this.tryParse(id));
+    return this.tryParse(id) ? this.lookup() : -1;
   }
 
   /** Parse `id` into scratch; false when it is not a 64-digit hex ID. */
@@ -204,16 +206,14 @@ export class BlobIndex {
     return id.length === ID_BYTES * 2 && this.scratch.write(id, 'hex') === ID_BYTES;
   }
 
-  /** parse() for IDs that must be valid (an index listing): throws otherwise. */
-  private parse(id: string): true {
+  /** tryParse() for IDs that must be valid (an index listing): throws otherwise. */
+  private parse(id: string): void {
     if (!this.tryParse(id))
       throw new Error(`invalid blob ID in an index listing: ${JSON.stringify(id.slice(0, 80))}`);
-    return true;
   }
 
-  /** The entry of the ID in scratch (when `parsed`), or -1. */
-  private lookup(parsed: boolean): number {
-    if (!parsed) return -1;
+  /** The entry of the ID in scratch, or -1. */
+  private lookup(): number {
     const words = this.scratchWords;
     const mask = this.slots.length - 1;
     // IDs are keyed hashes: their first word is as good a hash as any.

@@ -76,7 +76,9 @@ export function writeIndex(repo: Repository, packs: readonly IndexedPack[]): Pro
 }
 
 /** Every pack the loaded in-memory index knows, with type, size and blob count. */
-export function indexedPacks(repo: Repository): Map<string, { type: BlobType; size: number; blobs: number }> {
+export function indexedPacks(
+  repo: Repository,
+): Map<string, Readonly<{ type: BlobType; size: number; blobs: number }>> {
   return new Map(repo.internals().index.packEntries());
 }
 
